@@ -1,0 +1,357 @@
+package rampart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/policy"
+	"github.com/rampart-rt/rampart/protocol"
+)
+
+// cmdError is a failed command: what the client is told, and (for the log
+// only) what really happened.
+type cmdError struct {
+	code       protocol.Code
+	message    string
+	retryAfter time.Duration
+	violation  bool  // counts towards limits.max_violations
+	cause      error // logged under the request id, never sent
+}
+
+func (e *cmdError) Error() string { return string(e.code) + ": " + e.message }
+
+func errBadRequest(msg string) *cmdError {
+	return &cmdError{code: protocol.CodeBadRequest, message: msg, violation: true}
+}
+
+var (
+	errForbidden   = &cmdError{code: protocol.CodeForbidden, message: "not allowed on this channel", violation: true}
+	errUnavailable = &cmdError{code: protocol.CodeUnavailable, message: "temporarily unavailable, try again"}
+)
+
+func errInternal(cause error) *cmdError {
+	return &cmdError{code: protocol.CodeInternal, message: "internal error", cause: cause}
+}
+
+// brokerTimeout bounds every broker call a command makes.
+const brokerTimeout = 5 * time.Second
+
+// handle runs one client frame on the reader goroutine. A panic is
+// recovered, logged with its request id and answered "internal"; the
+// connection and the server stay up.
+func (c *conn) handle(frame []byte) {
+	var id uint64
+	defer func() {
+		if p := recover(); p != nil {
+			c.fail(id, errInternal(fmt.Errorf("panic: %v", p)))
+		}
+	}()
+	cmd, err := protocol.ParseCommand(frame)
+	if err != nil {
+		var pe *protocol.ParseError
+		errors.As(err, &pe)
+		c.fail(pe.ID, errBadRequest(pe.Reason))
+		return
+	}
+	id = cmd.ID
+	if e := c.admit(); e != nil {
+		c.fail(id, e)
+		return
+	}
+	result, e := c.run(&cmd)
+	if e != nil {
+		c.fail(id, e)
+		return
+	}
+	if result == nil {
+		return // the command replied itself, or closed the connection
+	}
+	b, err := protocol.EncodeResult(id, result)
+	if err != nil {
+		c.fail(id, errInternal(err))
+		return
+	}
+	c.send(b)
+}
+
+// admit applies the per-connection token bucket. A client that keeps
+// sending after rate_limited answers is closed with 4029.
+func (c *conn) admit() *cmdError {
+	now := time.Now()
+	if c.limiter.AllowN(now, 1) {
+		c.rateDenied = 0
+		return nil
+	}
+	c.rateDenied++
+	if c.rateDenied > c.s.cfg.Limits.RateLimitAbuseThreshold {
+		c.s.log.Warn("rate limit abuse", "event", "limit_hit", "limit", "rate_abuse", "client", c.id, "ip", c.ip)
+		c.closeWith(protocol.CloseRateLimitAbuse, "rate limit abuse")
+	}
+	r := c.limiter.ReserveN(now, 1)
+	wait := r.DelayFrom(now)
+	r.CancelAt(now)
+	return &cmdError{code: protocol.CodeRateLimited, message: "too many messages", retryAfter: wait}
+}
+
+// fail answers a command with an error and counts violations.
+func (c *conn) fail(id uint64, e *cmdError) {
+	rid := c.s.newRequestID()
+	if e.cause != nil {
+		c.s.log.Error("command failed", "event", "internal_error", "request_id", rid, "client", c.id, "error", e.cause.Error())
+	}
+	pe := protocol.Error{Code: e.code, Message: e.message, RequestID: rid}
+	if e.code == protocol.CodeRateLimited {
+		pe.RetryAfterMS = max(e.retryAfter.Milliseconds(), 1)
+	}
+	c.send(protocol.EncodeError(id, pe))
+	if e.violation {
+		c.violate(time.Now())
+	}
+}
+
+// violate counts an invalid or forbidden message; more than
+// limits.max_violations in a minute closes the connection with 1008.
+func (c *conn) violate(now time.Time) {
+	if now.Sub(c.violStart) > time.Minute {
+		c.violStart, c.violations = now, 0
+	}
+	c.violations++
+	if c.violations > c.s.cfg.Limits.MaxViolations {
+		c.s.log.Warn("too many violations", "event", "limit_hit", "limit", "violations", "client", c.id, "ip", c.ip)
+		c.closeWith(protocol.ClosePolicyViolation, "too many invalid messages")
+	}
+}
+
+func (c *conn) run(cmd *protocol.Command) (any, *cmdError) {
+	switch cmd.Action {
+	case protocol.ActionSubscribe:
+		return c.subscribe(cmd)
+	case protocol.ActionUnsubscribe:
+		return c.unsubscribe(cmd)
+	case protocol.ActionPublish:
+		return c.publish(cmd)
+	case protocol.ActionHistory:
+		return c.history(cmd)
+	case protocol.ActionRefresh:
+		return c.refresh(cmd)
+	case protocol.ActionPing:
+		return struct{}{}, nil
+	}
+	return nil, &cmdError{code: protocol.CodeNotFound, message: "action not available on this server"}
+}
+
+func (c *conn) allow(action policy.Action, channel string) (*policy.Rule, *cmdError) {
+	rule, ok := c.s.rules.Load().Allow(action, channel, c.identity())
+	if !ok {
+		c.s.log.Info("authorization denied", "event", "authz_denied", "client", c.id,
+			"user", c.identityClaims().Subject, "ip", c.ip, "action", actionName(action))
+		return nil, errForbidden
+	}
+	return rule, nil
+}
+
+func actionName(a policy.Action) string {
+	if a == policy.Publish {
+		return "publish"
+	}
+	return "subscribe"
+}
+
+// subscribeResult is the result of subscribe.
+type subscribeResult struct {
+	Offset       uint64                 `json:"offset"`
+	Epoch        string                 `json:"epoch"`
+	Recovered    bool                   `json:"recovered"`
+	Publications []protocol.Publication `json:"publications"`
+}
+
+func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
+	if _, e := c.allow(policy.Subscribe, cmd.Channel); e != nil {
+		return nil, e
+	}
+	c.mu.Lock()
+	_, dup := c.subs[cmd.Channel]
+	full := len(c.subs) >= c.s.cfg.Limits.MaxSubscriptions
+	if !dup && !full {
+		if c.subs == nil {
+			c.subs = make(map[string]struct{}, 1)
+		}
+		c.subs[cmd.Channel] = struct{}{}
+	}
+	c.mu.Unlock()
+	switch {
+	case dup:
+		return nil, &cmdError{code: protocol.CodeAlreadySubscribed, message: "already subscribed"}
+	case full:
+		return nil, &cmdError{code: protocol.CodeLimitExceeded, message: "too many subscriptions"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	res, err := c.s.hub.subscribe(ctx, c, cmd.Channel, cmd.Since, c.s.cfg.Limits.MaxHistoryLimit)
+	if err != nil {
+		c.forget(cmd.Channel)
+		return nil, brokerError(err)
+	}
+	b, err := protocol.EncodeResult(cmd.ID, res)
+	if err != nil {
+		c.s.hub.unsubscribe(c, cmd.Channel)
+		c.forget(cmd.Channel)
+		return nil, errInternal(err)
+	}
+	c.send(b)
+	c.s.hub.activate(c, cmd.Channel, res.Offset)
+	return nil, nil
+}
+
+func (c *conn) forget(channel string) {
+	c.mu.Lock()
+	delete(c.subs, channel)
+	c.mu.Unlock()
+}
+
+func (c *conn) unsubscribe(cmd *protocol.Command) (any, *cmdError) {
+	c.mu.Lock()
+	_, ok := c.subs[cmd.Channel]
+	delete(c.subs, cmd.Channel)
+	c.mu.Unlock()
+	if !ok {
+		return nil, &cmdError{code: protocol.CodeNotFound, message: "not subscribed"}
+	}
+	c.s.hub.unsubscribe(c, cmd.Channel)
+	return struct{}{}, nil
+}
+
+type offsetResult struct {
+	Offset uint64 `json:"offset"`
+}
+
+func (c *conn) publish(cmd *protocol.Command) (any, *cmdError) {
+	rule, e := c.allow(policy.Publish, cmd.Channel)
+	if e != nil {
+		return nil, e
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	pos, err := c.s.broker.Publish(ctx, cmd.Channel, cmd.Data, c.identityClaims().Subject, c.id, publishOptions(rule))
+	if err != nil {
+		return nil, brokerError(err)
+	}
+	return offsetResult{Offset: pos.Offset}, nil
+}
+
+func publishOptions(r *policy.Rule) broker.PublishOptions {
+	return broker.PublishOptions{HistorySize: r.History.Size, HistoryTTL: r.History.TTL}
+}
+
+type historyResult struct {
+	Publications []protocol.Publication `json:"publications"`
+	Offset       uint64                 `json:"offset"`
+	Epoch        string                 `json:"epoch"`
+}
+
+func (c *conn) history(cmd *protocol.Command) (any, *cmdError) {
+	if _, e := c.allow(policy.Subscribe, cmd.Channel); e != nil {
+		return nil, e
+	}
+	max := c.s.cfg.Limits.MaxHistoryLimit
+	limit := max
+	if cmd.Limit != nil {
+		limit = min(*cmd.Limit, max)
+	}
+	req := broker.HistoryRequest{Limit: limit}
+	if cmd.Since != nil {
+		req.Since = &broker.Position{Offset: cmd.Since.Offset, Epoch: cmd.Since.Epoch}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	pubs, pos, err := c.s.broker.History(ctx, cmd.Channel, req)
+	if err != nil {
+		return nil, brokerError(err)
+	}
+	if req.Since != nil && req.Since.Epoch != pos.Epoch {
+		pubs = nil // another epoch's offsets mean nothing here
+	}
+	return historyResult{Publications: clientPublications(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
+}
+
+func clientPublications(pubs []broker.Publication) []protocol.Publication {
+	out := make([]protocol.Publication, len(pubs))
+	for i, p := range pubs {
+		out[i] = protocol.Publication{Offset: p.Offset, Data: p.Data}
+		if p.User != "" {
+			out[i].Info = &protocol.ClientInfo{User: p.User}
+		}
+	}
+	return out
+}
+
+type refreshResult struct {
+	ExpiresAt int64 `json:"expires_at"`
+}
+
+// refresh swaps the connection's token for a newer one of the same user.
+// A token of another user closes the connection with 1008; an invalid one
+// is refused and the old deadline still holds.
+func (c *conn) refresh(cmd *protocol.Command) (any, *cmdError) {
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	claims, err := c.s.verifier.Verify(ctx, cmd.Token)
+	if err != nil {
+		c.s.log.Info("token refresh refused", "event", "token_refresh_failed", "client", c.id, "ip", c.ip, "reason", authReason(err))
+		return nil, &cmdError{code: protocol.CodeUnauthorized, message: "token not accepted", violation: true}
+	}
+	old := c.identityClaims()
+	if claims.Subject != old.Subject {
+		c.s.log.Warn("token refresh for another user", "event", "token_refresh_failed", "client", c.id, "ip", c.ip, "user", old.Subject, "reason", "subject changed")
+		c.closeWith(protocol.ClosePolicyViolation, "token of another user")
+		return nil, nil
+	}
+	c.mu.Lock()
+	c.claims = claims
+	c.mu.Unlock()
+	c.s.log.Info("token refreshed", "event", "token_refreshed", "client", c.id, "user", claims.Subject, "ip", c.ip)
+	c.recheck("permission removed")
+	return refreshResult{ExpiresAt: unixMS(claims.ExpiresAt)}, nil
+}
+
+// recheck removes subscriptions the current rules and roles no longer allow,
+// telling the client with an unsubscribe push.
+func (c *conn) recheck(reason string) {
+	rules, id := c.s.rules.Load(), c.identity()
+	c.mu.Lock()
+	var gone []string
+	for ch := range c.subs {
+		if _, ok := rules.Allow(policy.Subscribe, ch, id); !ok {
+			gone = append(gone, ch)
+			delete(c.subs, ch)
+		}
+	}
+	c.mu.Unlock()
+	for _, ch := range gone {
+		c.s.hub.unsubscribe(c, ch)
+		c.send(protocol.EncodeUnsubscribe(ch, reason))
+	}
+}
+
+func brokerError(err error) *cmdError {
+	if errors.Is(err, broker.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, broker.ErrClosed) {
+		e := *errUnavailable
+		e.cause = err
+		return &e
+	}
+	return errInternal(err)
+}
+
+func (c *conn) sendJSON(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.s.log.Error("encoding a push failed", "event", "internal_error", "client", c.id, "error", err.Error())
+		return
+	}
+	c.send(b)
+}

@@ -1,0 +1,381 @@
+package rampart
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+	"golang.org/x/time/rate"
+
+	"github.com/rampart-rt/rampart/auth"
+	"github.com/rampart-rt/rampart/policy"
+	"github.com/rampart-rt/rampart/protocol"
+)
+
+// conn is one WebSocket connection. The reader goroutine (gws's ReadLoop)
+// runs commands; a writer goroutine exists only while frames are queued.
+//
+// Lock order: hub shard lock, then conn.mu. conn.mu is never held while
+// calling into the hub, the broker or the network.
+type conn struct {
+	s         *Server
+	ws        *gws.Conn
+	id        string
+	requestID string // of the handshake
+	ip        string
+	origin    string
+	opened    time.Time
+
+	mu       sync.Mutex // guards the fields below
+	claims   *auth.Claims
+	subs     map[string]struct{}
+	queue    []frame
+	writing  bool      // a writer goroutine is running
+	closing  bool      // a close frame is queued or sent; nothing more is queued
+	notified time.Time // the expiry refresh_required was sent for
+
+	// Owned by the reader goroutine.
+	limiter    *rate.Limiter
+	violations int
+	violStart  time.Time
+	rateDenied int // rate_limited answers in a row
+
+	lastRead atomic.Int64 // unix nanoseconds of the last frame read
+	pingSent atomic.Int64 // unix nanoseconds of an unanswered ping, or 0
+	in, out  atomic.Int64 // messages read and written
+}
+
+// frame is one queued outgoing frame.
+type frame struct {
+	op    gws.Opcode
+	data  []byte
+	code  uint16 // close frames
+	ping  bool
+	close bool
+}
+
+func (s *Server) newConn(h *handshake) *conn {
+	l := s.cfg.Limits
+	c := &conn{
+		s:         s,
+		id:        newClientID(),
+		requestID: h.requestID,
+		ip:        h.ip,
+		origin:    h.origin,
+		opened:    time.Now(),
+		claims:    h.claims,
+		limiter:   rate.NewLimiter(rate.Limit(float64(l.MessagesPerMinute)/60), l.Burst),
+	}
+	c.lastRead.Store(c.opened.UnixNano())
+	return c
+}
+
+func newClientID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// register counts c before its upgrade, so that concurrent handshakes
+// cannot pass max_connections together; false when the server is closing.
+// Every successful register is matched by exactly one unregister.
+func (s *Server) register(*conn) bool {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.live.Add(1)
+	s.nconns.Add(1)
+	return true
+}
+
+func (s *Server) unregister(c *conn) {
+	s.connsMu.Lock()
+	delete(s.conns, c)
+	s.connsMu.Unlock()
+	s.nconns.Add(-1)
+	s.live.Done()
+}
+
+// attach binds the upgraded socket, makes the connection visible to the
+// sweeper and to Shutdown, and queues the welcome push.
+func (c *conn) attach(ws *gws.Conn) {
+	c.ws = ws
+	ws.Session().Store("", c)
+	c.s.connsMu.Lock()
+	c.s.conns[c] = struct{}{}
+	c.s.connsMu.Unlock()
+	claims := c.identityClaims()
+	w := protocol.Welcome{
+		Push:      protocol.PushWelcome,
+		Client:    c.id,
+		User:      claims.Subject,
+		ExpiresAt: unixMS(claims.ExpiresAt),
+		Limits: protocol.WelcomeLimits{
+			MaxMessageBytes:   c.s.cfg.Limits.MaxMessageBytes,
+			MessagesPerMinute: c.s.cfg.Limits.MessagesPerMinute,
+		},
+	}
+	c.sendJSON(w)
+	c.s.log.Info("connection opened", "event", "connection_opened", "request_id", c.requestID,
+		"client", c.id, "user", claims.Subject, "ip", c.ip, "origin", c.origin)
+	c.s.closeMu.Lock()
+	closing := c.s.closed
+	c.s.closeMu.Unlock()
+	if closing { // Shutdown began during the upgrade and did not see c
+		c.closeWith(protocol.CloseGoingAway, "server shutting down")
+	}
+}
+
+func unixMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func (c *conn) identityClaims() *auth.Claims {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.claims
+}
+
+func (c *conn) identity() policy.Identity {
+	cl := c.identityClaims()
+	return policy.Identity{User: cl.Subject, Roles: cl.Roles}
+}
+
+// send queues a text frame without blocking. A full queue means the client
+// does not read: it is closed with 4009 and the frame dropped.
+func (c *conn) send(b []byte) bool {
+	return c.enqueue(frame{op: gws.OpcodeText, data: b})
+}
+
+func (c *conn) enqueue(f frame) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.queue) >= c.s.cfg.Limits.SendQueue {
+		c.mu.Unlock()
+		if f.op != gws.OpcodeText {
+			return false // a control frame (ping, pong) is not worth a close
+		}
+		c.s.log.Warn("slow consumer", "event", "slow_consumer", "client", c.id, "ip", c.ip, "request_id", c.requestID)
+		c.closeWith(protocol.CloseSlowConsumer, "slow consumer")
+		return false
+	}
+	c.queue = append(c.queue, f)
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.flush()
+	}
+	return true
+}
+
+// closeWith queues a close frame after dropping whatever was still queued:
+// the writer sends it as soon as the frame in flight is out.
+func (c *conn) closeWith(code uint16, reason string) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	c.queue = append(c.queue[:0], frame{close: true, code: code, data: []byte(reason)})
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.flush()
+	}
+}
+
+// drop ends the connection at once, without a close frame.
+func (c *conn) drop() {
+	_ = c.ws.NetConn().Close()
+}
+
+// flush writes queued frames until the queue is empty. Every write has a
+// deadline; a failed write ends the connection.
+func (c *conn) flush() {
+	var batch []frame
+	for {
+		c.mu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		if len(batch) == 0 {
+			c.writing = false
+			c.queue = nil // an idle connection holds no queue memory
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.Limits.WriteTimeout))
+		for i := range batch {
+			if !c.write(&batch[i]) {
+				c.drop()
+				c.mu.Lock()
+				c.closing, c.writing, c.queue = true, false, nil
+				c.mu.Unlock()
+				return
+			}
+			batch[i] = frame{}
+		}
+	}
+}
+
+func (c *conn) write(f *frame) bool {
+	switch {
+	case f.close:
+		_ = c.ws.WriteClose(f.code, f.data)
+		return true
+	case f.ping:
+		return c.ws.WritePing(nil) == nil
+	default:
+		if c.ws.WriteMessage(f.op, f.data) != nil {
+			return false
+		}
+		if f.op == gws.OpcodeText {
+			c.out.Add(1)
+		}
+		return true
+	}
+}
+
+// tick runs the connection's clocks; called by the server's sweeper.
+func (c *conn) tick(now time.Time) {
+	l := c.s.cfg.Limits
+	last := time.Unix(0, c.lastRead.Load())
+	if sent := c.pingSent.Load(); sent != 0 {
+		if now.Sub(time.Unix(0, sent)) > l.PongTimeout {
+			c.s.log.Info("peer did not answer ping", "event", "pong_timeout", "client", c.id, "ip", c.ip)
+			c.drop()
+			return
+		}
+	} else if now.Sub(last) >= l.PingInterval {
+		c.pingSent.Store(now.UnixNano())
+		c.enqueue(frame{ping: true})
+	}
+	c.checkExpiry(now)
+}
+
+// checkExpiry pushes refresh_required auth.refresh_window before the
+// token's exp and closes with 4001 once exp plus leeway has passed.
+func (c *conn) checkExpiry(now time.Time) {
+	a := c.s.cfg.Auth
+	c.mu.Lock()
+	exp := c.claims.ExpiresAt
+	notify := !exp.IsZero() && !c.notified.Equal(exp) && now.After(exp.Add(-a.RefreshWindow))
+	if notify {
+		c.notified = exp
+	}
+	c.mu.Unlock()
+	switch {
+	case exp.IsZero():
+	case now.After(exp.Add(a.Leeway)):
+		c.s.log.Info("token expired", "event", "token_expired", "client", c.id, "user", c.identityClaims().Subject, "ip", c.ip)
+		c.closeWith(protocol.CloseTokenExpired, "token expired")
+	case notify:
+		c.send(protocol.EncodeRefreshRequired(exp.UnixMilli()))
+	}
+}
+
+// markRead notes that the peer is alive.
+func (c *conn) markRead() {
+	c.lastRead.Store(time.Now().UnixNano())
+	c.pingSent.Store(0)
+}
+
+// closed runs once, from the reader goroutine, when the connection is gone.
+func (c *conn) closed(err error) {
+	c.mu.Lock()
+	c.closing = true
+	subs := c.subs
+	c.subs = nil
+	c.queue = nil
+	user := c.claims.Subject
+	c.mu.Unlock()
+	for ch := range subs {
+		c.s.hub.unsubscribe(c, ch)
+	}
+	c.s.unregister(c)
+	code, reason := closeInfo(err)
+	c.s.log.Info("connection closed", "event", "connection_closed", "request_id", c.requestID,
+		"client", c.id, "user", user, "ip", c.ip, "origin", c.origin,
+		"duration_ms", time.Since(c.opened).Milliseconds(), "code", code, "reason", reason,
+		"messages_in", c.in.Load(), "messages_out", c.out.Load())
+}
+
+func closeInfo(err error) (uint16, string) {
+	if ce, ok := err.(*gws.CloseError); ok {
+		return ce.Code, string(ce.Reason)
+	}
+	if err == nil {
+		return 0, ""
+	}
+	return 0, err.Error()
+}
+
+// slot is the per-connection session storage gws asks for: one pointer
+// instead of the map it would allocate.
+type slot struct{ c *conn }
+
+func (s *slot) Len() int { return 1 }
+func (s *slot) Load(string) (any, bool) {
+	return s.c, s.c != nil
+}
+func (s *slot) Delete(string)                  { s.c = nil }
+func (s *slot) Store(_ string, v any)          { s.c, _ = v.(*conn) }
+func (s *slot) Range(f func(string, any) bool) { f("", s.c) }
+
+// events receives gws's callbacks for every connection.
+type events struct{ s *Server }
+
+func connOf(ws *gws.Conn) *conn {
+	c, _ := ws.Session().Load("")
+	cc, _ := c.(*conn)
+	return cc
+}
+
+func (e *events) OnOpen(*gws.Conn) {}
+
+func (e *events) OnClose(ws *gws.Conn, err error) {
+	if c := connOf(ws); c != nil {
+		c.closed(err)
+	}
+}
+
+func (e *events) OnPing(ws *gws.Conn, payload []byte) {
+	if c := connOf(ws); c != nil {
+		c.markRead()
+		c.enqueue(frame{op: gws.OpcodePong, data: append([]byte(nil), payload...)})
+	}
+}
+
+func (e *events) OnPong(ws *gws.Conn, _ []byte) {
+	if c := connOf(ws); c != nil {
+		c.markRead()
+	}
+}
+
+func (e *events) OnMessage(ws *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	c := connOf(ws)
+	if c == nil {
+		return
+	}
+	c.markRead()
+	c.in.Add(1)
+	if msg.Opcode != gws.OpcodeText {
+		c.closeWith(protocol.CloseUnsupportedData, "binary frames not accepted")
+		return
+	}
+	c.handle(msg.Bytes())
+}

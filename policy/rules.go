@@ -1,0 +1,226 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Special role names in a rule's role lists.
+const (
+	RoleAny  = "*"    // any authenticated user
+	RoleSelf = "self" // the user named by {sub} in the rule's pattern
+)
+
+// SubPlaceholder stands for the caller's user id in a pattern.
+const SubPlaceholder = "{sub}"
+
+// Rule is one entry of the channels list. The zero value grants nothing.
+type Rule struct {
+	Pattern      string   `yaml:"pattern"`       // glob: * matches one or more characters; {sub} the caller's user id
+	Subscribe    []string `yaml:"subscribe"`     // roles allowed to subscribe (and read history and presence)
+	Publish      []string `yaml:"publish"`       // roles allowed to publish
+	History      History  `yaml:"history"`       // publications kept for history and recovery; zero: none
+	Schema       string   `yaml:"schema"`        // JSON Schema file for publish data; empty: any JSON
+	SanitizeHTML bool     `yaml:"sanitize_html"` // neutralise markup in string values of published data
+	Presence     bool     `yaml:"presence"`      // track who is subscribed
+	Audit        bool     `yaml:"audit"`         // log every publish (who, size; never the body)
+}
+
+// History bounds what a channel keeps.
+type History struct {
+	Size int           `yaml:"size"` // publications kept per channel; 0: none
+	TTL  time.Duration `yaml:"ttl"`  // how long each is kept; 0 with a size: 10m
+}
+
+// Action is what a caller wants to do on a channel.
+type Action int
+
+// The channel actions a rule decides.
+const (
+	Subscribe Action = iota // also history and presence
+	Publish
+)
+
+// Identity is who is asking: the token's subject and roles.
+type Identity struct {
+	User  string
+	Roles []string
+}
+
+// Rules is a compiled, ordered list of rules. It is immutable and safe for
+// concurrent use.
+type Rules struct {
+	rules []compiled
+}
+
+type compiled struct {
+	Rule
+	hasSub bool
+}
+
+// MaxPatternLength bounds a rule's pattern.
+const MaxPatternLength = 256
+
+// Compile checks every rule and returns every problem at once.
+func Compile(rules []Rule) (*Rules, error) {
+	var errs []error
+	out := &Rules{rules: make([]compiled, 0, len(rules))}
+	for i, r := range rules {
+		c, err := compile(r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("channels[%d]: %w", i, err))
+			continue
+		}
+		out.rules = append(out.rules, c)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+func compile(r Rule) (compiled, error) {
+	c := compiled{Rule: r, hasSub: strings.Contains(r.Pattern, SubPlaceholder)}
+	if err := checkPattern(r.Pattern); err != nil {
+		return c, err
+	}
+	for _, roles := range [][]string{r.Subscribe, r.Publish} {
+		for _, role := range roles {
+			if role == "" {
+				return c, errors.New("empty role name")
+			}
+			if role == RoleSelf && !c.hasSub {
+				return c, fmt.Errorf("role %q needs %s in the pattern", RoleSelf, SubPlaceholder)
+			}
+		}
+	}
+	if r.History.Size < 0 || r.History.TTL < 0 {
+		return c, errors.New("history size and ttl must not be negative")
+	}
+	if r.History.Size > 0 && r.History.TTL == 0 {
+		c.History.TTL = 10 * time.Minute
+	}
+	return c, nil
+}
+
+func checkPattern(p string) error {
+	if p == "" {
+		return errors.New("pattern is empty")
+	}
+	if len(p) > MaxPatternLength {
+		return fmt.Errorf("pattern longer than %d bytes", MaxPatternLength)
+	}
+	if strings.Count(p, SubPlaceholder) > 1 {
+		return fmt.Errorf("pattern has %s more than once", SubPlaceholder)
+	}
+	rest := strings.Replace(p, SubPlaceholder, "", 1)
+	for i := 0; i < len(rest); i++ {
+		if ch := rest[i]; ch != '*' && !isChannelByte(ch) {
+			return fmt.Errorf("pattern has character %q (allowed: A-Z a-z 0-9 _ . : @ -, * and %s)", ch, SubPlaceholder)
+		}
+	}
+	return nil
+}
+
+// Match returns the first rule whose pattern matches channel for the user,
+// or nil when none does.
+func (rs *Rules) Match(channel, user string) *Rule {
+	if rs == nil {
+		return nil
+	}
+	for i := range rs.rules {
+		r := &rs.rules[i]
+		if r.matches(channel, user) {
+			return &r.Rule
+		}
+	}
+	return nil
+}
+
+// Allow reports whether id may perform action on channel, and the rule that
+// decided (nil when no rule matched: denied).
+func (rs *Rules) Allow(action Action, channel string, id Identity) (*Rule, bool) {
+	r := rs.Match(channel, id.User)
+	if r == nil {
+		return nil, false
+	}
+	roles := r.Subscribe
+	if action == Publish {
+		roles = r.Publish
+	}
+	return r, grants(roles, id.Roles, strings.Contains(r.Pattern, SubPlaceholder))
+}
+
+// grants: a matched {sub} pattern already proved the channel is the caller's.
+func grants(allowed, have []string, self bool) bool {
+	for _, a := range allowed {
+		switch a {
+		case RoleAny:
+			return true
+		case RoleSelf:
+			if self {
+				return true
+			}
+		default:
+			if slices.Contains(have, a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (r *compiled) matches(channel, user string) bool {
+	if !r.hasSub {
+		return Glob(r.Pattern, channel)
+	}
+	if !validName(user) {
+		return false
+	}
+	return Glob(strings.Replace(r.Pattern, SubPlaceholder, user, 1), channel)
+}
+
+// Glob reports whether name matches pattern, where * matches one or more
+// characters and every other character itself. It runs in O(len(pattern) *
+// len(name)) at worst.
+func Glob(pattern, name string) bool {
+	p, n := 0, 0
+	star, mark := -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, n+1 // the star takes at least one character
+			p++
+			n++
+		case p < len(pattern) && pattern[p] == name[n]:
+			p++
+			n++
+		case star >= 0:
+			p, mark = star+1, mark+1
+			n = mark
+		default:
+			return false
+		}
+	}
+	return p == len(pattern) // a trailing * would need one more character
+}
+
+func isChannelByte(ch byte) bool {
+	return ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' ||
+		ch == '_' || ch == '.' || ch == ':' || ch == '@' || ch == '-'
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isChannelByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,152 @@
+package policy
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestGlob(t *testing.T) {
+	tests := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"news:*", "news:sports", true},
+		{"news:*", "news:", false},
+		{"news:*", "news", false},
+		{"news:*", "newsx:a", false},
+		{"*", "a", true},
+		{"*", "", false},
+		{"a*b*c", "axxbyyc", true},
+		{"a*b*c", "abc", false},
+		{"a*b*c", "axbxc", true},
+		{"a*c", "axcxc", true},
+		{"chat", "chat", true},
+		{"chat", "chat2", false},
+		{"*:*", "a:b", true},
+		{"*:*", ":b", false},
+	}
+	for _, tt := range tests {
+		if got := Glob(tt.pattern, tt.name); got != tt.want {
+			t.Errorf("Glob(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
+		}
+	}
+}
+
+func testRules(t *testing.T) *Rules {
+	t.Helper()
+	rs, err := Compile([]Rule{
+		{Pattern: "news:*", Subscribe: []string{"user", "admin"}, Publish: []string{"admin"}},
+		{Pattern: "user:{sub}", Subscribe: []string{RoleSelf}, Publish: []string{RoleSelf}},
+		{Pattern: "public", Subscribe: []string{RoleAny}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func TestAllow(t *testing.T) {
+	rs := testRules(t)
+	alice := Identity{User: "alice", Roles: []string{"user"}}
+	root := Identity{User: "root", Roles: []string{"admin"}}
+	nobody := Identity{User: "eve"}
+	tests := []struct {
+		name    string
+		action  Action
+		channel string
+		id      Identity
+		want    bool
+	}{
+		{"user subscribes news", Subscribe, "news:a", alice, true},
+		{"user may not publish news", Publish, "news:a", alice, false},
+		{"admin publishes news", Publish, "news:a", root, true},
+		{"no role, no news", Subscribe, "news:a", nobody, false},
+		{"own channel", Subscribe, "user:alice", alice, true},
+		{"own channel publish", Publish, "user:alice", alice, true},
+		{"another's channel", Subscribe, "user:alice", root, false},
+		{"prefix of own name", Subscribe, "user:alic", alice, false},
+		{"any authenticated", Subscribe, "public", nobody, true},
+		{"not granted action", Publish, "public", root, false},
+		{"no rule", Subscribe, "secret", root, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, got := rs.Allow(tt.action, tt.channel, tt.id); got != tt.want {
+				t.Fatalf("Allow = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	_, err := Compile([]Rule{
+		{Pattern: ""},
+		{Pattern: "a/b"},
+		{Pattern: "x:*", Subscribe: []string{RoleSelf}},
+		{Pattern: "{sub}:{sub}"},
+		{Pattern: "ok", History: History{Size: -1}},
+	})
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"channels[0]", "channels[1]", "channels[2]", "channels[3]", "channels[4]"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestFirstMatchWins(t *testing.T) {
+	rs, err := Compile([]Rule{
+		{Pattern: "a:locked", Subscribe: []string{"admin"}},
+		{Pattern: "a:*", Subscribe: []string{RoleAny}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rs.Allow(Subscribe, "a:locked", Identity{User: "u"}); ok {
+		t.Fatal("the earlier, stricter rule must decide")
+	}
+	if _, ok := rs.Allow(Subscribe, "a:open", Identity{User: "u"}); !ok {
+		t.Fatal("the later rule must grant")
+	}
+}
+
+// FuzzGlob checks Glob against a regular expression doing the same thing.
+func FuzzGlob(f *testing.F) {
+	f.Add("news:*", "news:sports")
+	f.Add("a*b*c", "axxbyyc")
+	f.Add("**", "ab")
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		if len(pattern) > 64 || len(name) > 128 || !ascii(pattern) || !ascii(name) {
+			return // channel names are ASCII; the reference below works on runes
+		}
+		var re strings.Builder
+		re.WriteString("^")
+		for _, r := range pattern {
+			if r == '*' {
+				re.WriteString("(?s:.+)")
+			} else {
+				re.WriteString(regexp.QuoteMeta(string(r)))
+			}
+		}
+		re.WriteString("$")
+		rx, err := regexp.Compile(re.String())
+		if err != nil {
+			return
+		}
+		if got, want := Glob(pattern, name), rx.MatchString(name); got != want {
+			t.Fatalf("Glob(%q, %q) = %v, regexp says %v", pattern, name, got, want)
+		}
+	})
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

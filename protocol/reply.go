@@ -1,0 +1,116 @@
+package protocol
+
+import (
+	"strconv"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Error is the error object of an error reply.
+type Error struct {
+	Code         Code   `json:"code"`
+	Message      string `json:"message"`
+	RequestID    string `json:"request_id"`
+	RetryAfterMS int64  `json:"retry_after_ms,omitzero"`
+}
+
+// Publication is one message in a channel, as clients see it.
+type Publication struct {
+	Offset uint64         `json:"offset"`
+	Data   jsontext.Value `json:"data"`
+	Info   *ClientInfo    `json:"info,omitzero"`
+}
+
+// ClientInfo says who published.
+type ClientInfo struct {
+	User   string `json:"user"`
+	Client string `json:"client,omitzero"`
+}
+
+// Welcome is the first frame after the upgrade.
+type Welcome struct {
+	Push      string        `json:"push"`
+	Client    string        `json:"client"`
+	User      string        `json:"user"`
+	ExpiresAt int64         `json:"expires_at"`
+	Limits    WelcomeLimits `json:"limits"`
+}
+
+// WelcomeLimits tells the client what it may send.
+type WelcomeLimits struct {
+	MaxMessageBytes   int `json:"max_message_bytes"`
+	MessagesPerMinute int `json:"messages_per_minute"`
+}
+
+// Push names.
+const (
+	PushWelcome         = "welcome"
+	PushPublication     = "publication"
+	PushRefreshRequired = "refresh_required"
+	PushUnsubscribe     = "unsubscribe"
+)
+
+// EncodeResult encodes the reply {"id": id, "result": result}.
+func EncodeResult(id uint64, result any) ([]byte, error) {
+	body, err := json.Marshal(result)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(body)+32)
+	b = append(b, `{"id":`...)
+	b = strconv.AppendUint(b, id, 10)
+	b = append(b, `,"result":`...)
+	b = append(b, body...)
+	return append(b, '}'), nil
+}
+
+// EncodeError encodes the reply {"id": id, "error": e}; id 0 is left out
+// (the frame had no readable id).
+func EncodeError(id uint64, e Error) []byte {
+	body, _ := json.Marshal(e) // strings and ints only: cannot fail
+	b := make([]byte, 0, len(body)+32)
+	b = append(b, '{')
+	if id != 0 {
+		b = append(b, `"id":`...)
+		b = strconv.AppendUint(b, id, 10)
+		b = append(b, ',')
+	}
+	b = append(b, `"error":`...)
+	b = append(b, body...)
+	return append(b, '}')
+}
+
+// EncodePublication encodes a publication push. It runs once per
+// publication; every subscriber gets the same bytes.
+func EncodePublication(channel string, offset uint64, epoch string, data []byte, user string) []byte {
+	b := make([]byte, 0, len(data)+len(channel)+len(epoch)+len(user)+96)
+	b = append(b, `{"push":"publication","channel":`...)
+	b, _ = jsontext.AppendQuote(b, channel)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendUint(b, offset, 10)
+	b = append(b, `,"epoch":`...)
+	b, _ = jsontext.AppendQuote(b, epoch)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	b = append(b, `,"info":{"user":`...)
+	b, _ = jsontext.AppendQuote(b, user)
+	return append(b, `}}`...)
+}
+
+// EncodeRefreshRequired encodes the push sent before a token expires.
+func EncodeRefreshRequired(expiresAtMS int64) []byte {
+	b := append([]byte(nil), `{"push":"refresh_required","expires_at":`...)
+	b = strconv.AppendInt(b, expiresAtMS, 10)
+	return append(b, '}')
+}
+
+// EncodeUnsubscribe encodes the push sent when the server ends a
+// subscription on its own.
+func EncodeUnsubscribe(channel, reason string) []byte {
+	b := append([]byte(nil), `{"push":"unsubscribe","channel":`...)
+	b, _ = jsontext.AppendQuote(b, channel)
+	b = append(b, `,"reason":`...)
+	b, _ = jsontext.AppendQuote(b, reason)
+	return append(b, '}')
+}

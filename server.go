@@ -1,0 +1,294 @@
+// Package rampart is a real-time messaging server that is secure by
+// construction: clients hold WebSocket connections, subscribe to channels and
+// publish to them, and every connection is authenticated at the handshake,
+// authorized per channel, validated, rate limited and bounded.
+//
+// New returns a *Server, which is an http.Handler; the rampart command wires
+// it to a listener, a configuration file, signals and logs.
+package rampart
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/rampart-rt/rampart/auth"
+	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/broker/memory"
+	"github.com/rampart-rt/rampart/policy"
+	"github.com/rampart-rt/rampart/protocol"
+)
+
+// ErrServerClosed is returned by Shutdown's waiters and by operations after
+// Shutdown.
+var ErrServerClosed = errors.New("rampart: server closed")
+
+// Server is a Rampart server. It is an http.Handler serving the WebSocket
+// endpoint and the health endpoints. Create it with New.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	verifier *auth.Verifier
+	rules    atomic.Pointer[policy.Rules]
+	broker   broker.Broker
+	ownsBkr  bool
+	hub      *hub
+	mux      *http.ServeMux
+
+	upgrader       *gws.Upgrader // selects rampart.v1
+	upgraderNoProt *gws.Upgrader // for clients that offer no subprotocol, when allowed
+
+	reqPrefix string
+	reqSeq    atomic.Uint64
+
+	connsMu sync.Mutex // guards conns
+	conns   map[*conn]struct{}
+	nconns  atomic.Int64
+
+	draining atomic.Bool
+	closeMu  sync.Mutex // guards closed
+	closed   bool
+	stop     chan struct{}  // closed by Shutdown
+	bg       sync.WaitGroup // background goroutines
+	live     sync.WaitGroup // connections, until their OnClose ran
+}
+
+// New validates cfg and returns a ready server. It returns every
+// configuration problem at once.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		broker:    cfg.Broker,
+		conns:     make(map[*conn]struct{}),
+		stop:      make(chan struct{}),
+		reqPrefix: randomHex(4),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	rules, err := policy.Compile(cfg.Channels)
+	if err != nil {
+		return nil, err
+	}
+	s.rules.Store(rules)
+	s.verifier, err = auth.New(context.Background(), authConfig(cfg.Auth, s.log))
+	if err != nil {
+		return nil, fmt.Errorf("rampart: auth: %w", err)
+	}
+	if s.broker == nil {
+		s.broker, s.ownsBkr = memory.New(), true
+	}
+	s.hub = newHub(s.broker, cfg.Limits.SendQueue)
+	if err := s.broker.Run(s.hub.deliver); err != nil {
+		s.closeParts()
+		return nil, fmt.Errorf("rampart: broker: %w", err)
+	}
+	s.upgrader = s.newUpgrader([]string{protocol.Subprotocol})
+	s.upgraderNoProt = s.newUpgrader(nil)
+	s.mux = s.routes()
+	s.goBackground(s.sweep)
+	return s, nil
+}
+
+func authConfig(a Auth, log *slog.Logger) auth.Config {
+	return auth.Config{
+		Algorithms:      a.Algorithms,
+		HMACSecret:      a.HMACSecret,
+		PublicKeys:      a.PublicKeys,
+		JWKSURL:         a.JWKSURL,
+		Issuer:          a.Issuer,
+		Audience:        a.Audience,
+		Leeway:          a.Leeway,
+		AllowMissingExp: !*a.RequireExp,
+		Logger:          log,
+	}
+}
+
+func (s *Server) newUpgrader(subprotocols []string) *gws.Upgrader {
+	return gws.NewUpgrader(&events{s: s}, &gws.ServerOption{
+		ReadMaxPayloadSize: s.cfg.Limits.MaxMessageBytes,
+		ReadBufferSize:     readBufferSize,
+		WriteBufferSize:    writeBufferSize,
+		CheckUtf8Enabled:   true,
+		HandshakeTimeout:   s.cfg.Limits.WriteTimeout,
+		SubProtocols:       subprotocols,
+		NewSession:         func() gws.SessionStorage { return new(slot) },
+		Logger:             gwsLogger{s.log},
+		Recovery:           gws.Recovery,
+	})
+}
+
+// Buffer sizes per connection: small, since most connections are idle and
+// frames larger than the buffer are read straight into a pooled buffer.
+const (
+	readBufferSize  = 1024
+	writeBufferSize = 1024
+)
+
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc(s.cfg.Path, s.handleWebSocket)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.reject(w, r, http.StatusNotFound, "not_found", "no such path")
+	})
+	return mux
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setSecurityHeaders(w.Header())
+	s.mux.ServeHTTP(w, r)
+}
+
+func setSecurityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+}
+
+// Connections returns the number of open WebSocket connections.
+func (s *Server) Connections() int { return int(s.nconns.Load()) }
+
+// Shutdown stops accepting connections, closes every open one with 1001
+// (spread over limits.shutdown_spread so clients do not all reconnect at
+// once), waits for them until ctx is done, then drops the rest. It is safe to
+// call more than once. It does not close the listener: stop the http.Server
+// first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.closeMu.Lock()
+	first := !s.closed
+	s.closed = true
+	s.closeMu.Unlock()
+	if first {
+		close(s.stop)
+		s.closeAll(ctx, protocol.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.live.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.dropAll()
+		err = ctx.Err()
+		<-done
+	}
+	if first {
+		s.bg.Wait()
+		s.closeParts()
+	}
+	return err
+}
+
+func (s *Server) closeParts() {
+	if s.ownsBkr {
+		_ = s.broker.Close()
+	}
+	_ = s.verifier.Close()
+}
+
+// closeAll sends every connection a close frame, spread evenly over the
+// shutdown window.
+func (s *Server) closeAll(ctx context.Context, code uint16, reason string) {
+	conns := s.snapshot()
+	if len(conns) == 0 {
+		return
+	}
+	step := s.cfg.Limits.ShutdownSpread / time.Duration(len(conns))
+	for i, c := range conns {
+		c.closeWith(code, reason)
+		if step > 0 && i < len(conns)-1 {
+			select {
+			case <-time.After(step):
+			case <-ctx.Done():
+				step = 0
+			}
+		}
+	}
+}
+
+func (s *Server) dropAll() {
+	for _, c := range s.snapshot() {
+		c.drop()
+	}
+}
+
+func (s *Server) snapshot() []*conn {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	out := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *Server) goBackground(f func()) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
+}
+
+// sweep runs the per-connection clocks once a second: keepalive pings,
+// dead-peer detection and token expiry.
+func (s *Server) sweep() {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			for _, c := range s.snapshot() {
+				c.tick(now)
+			}
+		}
+	}
+}
+
+var sweepInterval = 250 * time.Millisecond
+
+func (s *Server) newRequestID() string {
+	return s.reqPrefix + "-" + strconv.FormatUint(s.reqSeq.Add(1), 36)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type gwsLogger struct{ log *slog.Logger }
+
+func (l gwsLogger) Error(v ...any) {
+	l.log.Error("websocket library error", "detail", fmt.Sprint(v...))
+}
