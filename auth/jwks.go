@@ -56,8 +56,9 @@ func newJWKSSource(ctx context.Context, c Config) *jwksSource {
 		log:     c.Logger.With("jwks_url", c.JWKSURL),
 		limiter: rate.NewLimiter(rate.Every(c.JWKSRefreshUnknownKIDRate), 1),
 	}
-	s.ctx, s.cancel = context.WithCancel(ctx)
-	if err := s.fetch(s.ctx); err != nil {
+	// The refresh lives until close; ctx only bounds the first fetch.
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if err := s.fetch(ctx); err != nil {
 		s.log.Warn("auth: initial JWKS fetch failed; will retry", "error", err)
 	}
 	s.wg.Add(1)

@@ -441,3 +441,25 @@ func TestJWKSCallerClientNotModified(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestJWKSRefreshOutlivesNewContextUntilClose(t *testing.T) {
+	srv := newJWKSServer(t, standardSet(t))
+	cfg := jwksConfig(srv.URL, nil)
+	cfg.JWKSRefreshInterval = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	v, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	start := srv.hits.Load()
+	eventually(t, "periodic refreshes after ctx ended", func() bool { return srv.hits.Load() >= start+3 })
+	v.Close()
+	v.Close()
+	after := srv.hits.Load()
+	// Close waited for the refresh goroutine: no fetch can start after it.
+	time.Sleep(50 * time.Millisecond)
+	if got := srv.hits.Load(); got != after {
+		t.Fatalf("%d fetches after Close", got-after)
+	}
+}

@@ -49,10 +49,10 @@ type Verifier struct {
 }
 
 // New validates cfg, returning every problem at once, and builds a Verifier.
-// With a JWKSURL it fetches the set once (bounded by a 5s timeout and ctx); a
-// failed first fetch is logged, not returned, and retried on the first token
-// with an unknown kid and on every refresh. Cancelling ctx, like Close, stops
-// the refresh.
+// With a JWKSURL it fetches the set once, bounded by ctx and a 5s timeout;
+// a failed first fetch is logged, not returned, and retried by the first
+// token with an unknown kid and by every periodic refresh. ctx bounds only
+// that first fetch: the refresh runs until Close.
 func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
