@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -35,8 +36,13 @@ type Config struct {
 	Logger *slog.Logger `yaml:"-"`
 	// Registry receives the server's metrics; nil: not registered.
 	Registry prometheus.Registerer `yaml:"-"`
-	// DemoFiles, when set, is served at "/" (the dev demo page).
-	DemoFiles bool `yaml:"-"`
+	// Pages, when set, serves every path other than the WebSocket, API and
+	// operations endpoints (the demo page), with a strict
+	// Content-Security-Policy and the security headers added.
+	Pages http.Handler `yaml:"-"`
+	// ConnectSources are added to the pages' CSP connect-src next to 'self'
+	// (the ws:// and wss:// origins clients connect to).
+	ConnectSources []string `yaml:"-"`
 }
 
 // Origins is the allow-list checked against a handshake's Origin header.

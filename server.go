@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,15 +155,41 @@ func (s *Server) routes() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.reject(w, r, http.StatusNotFound, "not_found", "no such path")
-	})
+	if s.cfg.Pages != nil {
+		mux.Handle("/", s.pages(s.cfg.Pages))
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			s.reject(w, r, http.StatusNotFound, "not_found", "no such path")
+		})
+	}
 	return mux
+}
+
+// pages wraps the page handler with a strict Content-Security-Policy: only
+// the server's own scripts, styles and images, connections to itself and
+// the configured WebSocket origins, never framed, no inline code.
+func (s *Server) pages(h http.Handler) http.Handler {
+	connect := append([]string{"'self'"}, s.cfg.ConnectSources...)
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+		"connect-src " + strings.Join(connect, " ") + "; " +
+		"frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", csp)
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Del("Cache-Control")
+		if r.TLS != nil {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w.Header())
+	if r.TLS != nil {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -170,6 +197,7 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 }
 
 // Connections returns the number of open WebSocket connections.

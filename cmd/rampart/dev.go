@@ -1,0 +1,92 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/rampart-rt/rampart"
+	"github.com/rampart-rt/rampart/config"
+	"github.com/rampart-rt/rampart/policy"
+	"github.com/rampart-rt/rampart/protocol"
+)
+
+// devMode is `rampart serve --dev`: loopback only, a fresh secret, a
+// printed token, the demo page and a token endpoint for it.
+type devMode struct {
+	secret []byte
+}
+
+func newDevMode(listen string) (*devMode, *config.File, error) {
+	if listen == "" {
+		listen = "127.0.0.1:8080"
+	}
+	d := &devMode{secret: make([]byte, 32)}
+	_, _ = rand.Read(d.secret)
+	f, err := config.Parse("dev", nil, []string{"RAMPART_JWT_SECRET=" + string(d.secret)})
+	if err != nil {
+		return nil, nil, err
+	}
+	f.Listen = listen
+	f.Log.Format = "text"
+	if host, _, _ := splitHost(listen); !config.Loopback(host) {
+		return nil, nil, fmt.Errorf("rampart serve --dev: %s is not a loopback address", listen)
+	}
+	return d, f, nil
+}
+
+// configure sets the dev rules: the demo's own origin, a chat with history
+// and presence, and personal channels.
+func (d *devMode) configure(cfg *rampart.Config, addr string) {
+	cfg.Auth.HMACSecret = d.secret
+	cfg.Origins.Allow = []string{"http://" + addr, "http://localhost:" + port(addr)}
+	cfg.Origins.AllowMissing = true
+	cfg.Channels = []policy.Rule{
+		{Pattern: "chat:*", Subscribe: []string{policy.RoleAny}, Publish: []string{policy.RoleAny},
+			History: policy.History{Size: 100, TTL: 10 * time.Minute}, Presence: true, SanitizeHTML: true},
+		{Pattern: "user:{sub}", Subscribe: []string{policy.RoleSelf}, Publish: []string{policy.RoleSelf}},
+	}
+}
+
+// handler adds GET /dev/token?user=NAME&ttl=SECONDS to the server.
+func (d *devMode) handler(srv http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", srv)
+	mux.HandleFunc("GET /dev/token", func(w http.ResponseWriter, r *http.Request) {
+		user := r.URL.Query().Get("user")
+		ttl := time.Hour
+		if v := r.URL.Query().Get("ttl"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 86400 {
+				http.Error(w, `{"error":"bad_request"}`, http.StatusBadRequest)
+				return
+			}
+			ttl = time.Duration(n) * time.Second
+		}
+		if !protocol.ValidChannel(user) || len(user) > 64 {
+			http.Error(w, `{"error":"bad_request"}`, http.StatusBadRequest)
+			return
+		}
+		tok, err := mint(d.secret, claims{sub: user, roles: []string{"user"}, ttl: ttl})
+		if err != nil {
+			http.Error(w, `{"error":"internal"}`, http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(map[string]string{"token": tok})
+	})
+	return mux
+}
+
+func (d *devMode) announce(w io.Writer, scheme, addr string) {
+	tok, _ := mint(d.secret, claims{sub: "dev", roles: []string{"user"}, ttl: time.Hour})
+	fmt.Fprintf(w, "rampart: dev server on %s://%s\n", scheme, addr)
+	fmt.Fprintf(w, "demo: %s://%s/\n", scheme, addr)
+	fmt.Fprintf(w, "token: %s\n", tok)
+	fmt.Fprintf(w, "try: websocat -H 'Authorization: Bearer %s' --protocol rampart.v1 ws://%s/ws\n", tok, addr)
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rampart-rt/rampart"
+	"github.com/rampart-rt/rampart/config"
+	"github.com/rampart-rt/rampart/internal/tlsconf"
+)
+
+// fdReserve is kept free of connections below the open-file limit: for
+// the listener, logs, broker connections and files.
+const fdReserve = 100
+
+// shutdownWait bounds how long a graceful shutdown waits for clients.
+const shutdownWait = 10 * time.Second
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file")
+	dev := fs.Bool("dev", false, "loopback dev server with a fresh secret, a printed token and a demo page")
+	listen := fs.String("listen", "", "listen address (overrides the file)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *dev == (*path != "") {
+		fmt.Fprintln(stderr, "rampart serve: give exactly one of --config FILE or --dev")
+		return 2
+	}
+	var (
+		f   *config.File
+		d   *devMode
+		err error
+	)
+	if *dev {
+		d, f, err = newDevMode(*listen)
+	} else {
+		f, err = config.Load(*path, os.Environ())
+		if err == nil && *listen != "" {
+			f.Listen = *listen
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log := newLogger(f.Log, stderr)
+	if err := run1(f, d, log, stdout); err != nil {
+		log.Error("server stopped", "event", "server_error", "error", err.Error())
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// run1 runs one server until a signal stops it.
+func run1(f *config.File, d *devMode, log *slog.Logger, stdout io.Writer) error {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	ln, err := net.Listen("tcp", f.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	scheme, tlsCfg, err := setupTLS(ctx, f, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	addr := ln.Addr().String()
+	cfg := f.Config
+	cfg.Logger = log
+	cfg.Limits.MaxConnections = capConnections(cfg.Limits.MaxConnections, log)
+	cfg.ConnectSources = []string{"ws://" + addr, "wss://" + addr}
+	if d != nil {
+		d.configure(&cfg, addr)
+	}
+	srv, err := rampart.New(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	var handler http.Handler = srv
+	if d != nil {
+		handler = d.handler(srv)
+	}
+	hs := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: handshakeTimeout(f),
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		TLSConfig:         tlsCfg,
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // HTTP/1.1 only: WebSocket upgrades need it
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("server listening", "event", "server_started", "addr", addr, "scheme", scheme, "version", version)
+	if d != nil {
+		d.announce(stdout, scheme, addr)
+	}
+	return waitForSignal(hs, srv, errc, log)
+}
+
+func handshakeTimeout(f *config.File) time.Duration {
+	if f.HandshakeTimeout > 0 {
+		return f.HandshakeTimeout
+	}
+	return 5 * time.Second
+}
+
+func setupTLS(ctx context.Context, f *config.File, log *slog.Logger) (string, *tls.Config, error) {
+	if f.TLS.CertFile == "" {
+		return "http", nil, nil
+	}
+	r, err := tlsconf.New(f.TLS.CertFile, f.TLS.KeyFile, f.TLS.MinVersion, log)
+	if err != nil {
+		return "", nil, fmt.Errorf("tls: %w", err)
+	}
+	go r.Watch(ctx, tlsconf.DefaultInterval)
+	return "https", r.TLSConfig(), nil
+}
+
+// capConnections keeps max_connections below the process's open-file
+// limit, so the server refuses extra clients with 503 instead of failing
+// accept with EMFILE.
+func capConnections(max int, log *slog.Logger) int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return max
+	}
+	if limit := int(rl.Cur) - fdReserve; limit > 0 && max > limit {
+		log.Warn("max_connections capped by the open-file limit", "event", "config_capped",
+			"configured", max, "capped_to", limit, "open_file_limit", rl.Cur)
+		return limit
+	}
+	return max
+}
+
+// waitForSignal serves until SIGTERM or SIGINT, then shuts down gracefully:
+// stop accepting, close every connection with 1001, wait (bounded), exit.
+func waitForSignal(hs *http.Server, srv *rampart.Server, errc chan error, log *slog.Logger) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	select {
+	case err := <-errc:
+		return err
+	case sig := <-sigs:
+		log.Info("shutting down", "event", "server_stopping", "signal", sig.String(), "connections", srv.Connections())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	defer cancel()
+	_ = hs.Shutdown(ctx)
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	log.Info("server stopped", "event", "server_stopped")
+	return nil
+}

@@ -1,0 +1,442 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rampart-rt/rampart"
+	"github.com/rampart-rt/rampart/auth"
+)
+
+// EnvPrefix starts every environment variable that sets a key.
+const EnvPrefix = "RAMPART_"
+
+// Problem is one thing wrong with a configuration: where (a line of the
+// file, or the variable that set the value) and why.
+type Problem struct {
+	Where  string // "rampart.yaml:12" or "RAMPART_LIMITS_BURST"
+	Key    string // "limits.burst"
+	Reason string
+}
+
+func (p Problem) String() string {
+	if p.Key == "" {
+		return p.Where + ": " + p.Reason
+	}
+	return p.Where + ": " + p.Key + ": " + p.Reason
+}
+
+// Error lists every problem found; it is what Load returns.
+type Error struct{ Problems []Problem }
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads the file at path, applies RAMPART_* variables from env (a
+// list of "KEY=value", as os.Environ), reads the secrets it names and
+// validates everything. It returns every problem at once as an *Error.
+func Load(path string, env []string) (*File, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Problems: []Problem{{Where: path, Reason: err.Error()}}}
+	}
+	return Parse(path, src, env)
+}
+
+// Parse is Load for a file already read; name is used in messages.
+func Parse(name string, src []byte, env []string) (*File, error) {
+	l := &loader{name: name, env: envMap(env), setBy: map[string]string{}}
+	f := l.parse(src)
+	if f != nil {
+		l.secrets(f)
+		l.validate(f)
+	}
+	if len(l.problems) > 0 {
+		return nil, &Error{Problems: l.problems}
+	}
+	return f, nil
+}
+
+type loader struct {
+	name     string
+	env      map[string]string
+	root     *yaml.Node // the mapping at the top of the document
+	setBy    map[string]string // key path -> variable that set it
+	problems []Problem
+}
+
+func envMap(env []string) map[string]string {
+	m := make(map[string]string)
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func (l *loader) add(node *yaml.Node, key, format string, args ...any) {
+	where := l.name
+	if v, ok := l.setBy[key]; ok {
+		where = v
+	} else if node != nil {
+		where = fmt.Sprintf("%s:%d", l.name, node.Line)
+	}
+	l.problems = append(l.problems, Problem{Where: where, Key: key, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) parse(src []byte) *File {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		l.problems = append(l.problems, Problem{Where: l.name, Reason: yamlReason(err)})
+		return nil
+	}
+	switch {
+	case doc.Kind == 0: // empty file
+		l.root = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	case len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode:
+		l.root = doc.Content[0]
+	default:
+		l.add(&doc, "", "the top level must be a mapping of keys")
+		return nil
+	}
+	l.checkKeys(l.root, reflect.TypeOf(File{}), "")
+	l.applyEnv()
+	if len(l.problems) > 0 {
+		return nil
+	}
+	f := new(File)
+	if err := l.root.Decode(f); err != nil {
+		l.problems = append(l.problems, Problem{Where: l.name, Reason: yamlReason(err)})
+		return nil
+	}
+	l.checkZeros()
+	f.defaults()
+	return f
+}
+
+// checkZeros refuses limits written as 0: the server reads 0 as "the
+// default", which is not what someone who wrote 0 meant.
+func (l *loader) checkZeros() {
+	limits := lookup(l.root, "limits")
+	if limits == nil || limits.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(limits.Content); i += 2 {
+		k, v := limits.Content[i], limits.Content[i+1]
+		if v.Kind == yaml.ScalarNode && (v.Value == "0" || v.Value == "0s") {
+			l.add(v, "limits."+k.Value, "must be positive (leave the key out for the default)")
+		}
+	}
+}
+
+// yamlReason rewrites the decoder's "line N: ..." messages into one line.
+func yamlReason(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return strings.Join(te.Errors, "; ")
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+// fields returns the yaml keys of a struct type, with inline structs
+// flattened.
+func fields(t reflect.Type) map[string]reflect.StructField {
+	out := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case name == "-" || (!f.IsExported() && !f.Anonymous):
+		case opts == "inline":
+			for k, v := range fields(f.Type) {
+				out[k] = v
+			}
+		case name != "":
+			out[name] = f
+		}
+	}
+	return out
+}
+
+// checkKeys reports every key the server does not know, with its line.
+func (l *loader) checkKeys(n *yaml.Node, t reflect.Type, prefix string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode && !isLeaf(t):
+		known := fields(t)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := join(prefix, k.Value)
+			f, ok := known[k.Value]
+			switch {
+			case !ok:
+				l.add(k, path, "unknown key (known here: %s)", strings.Join(sortedKeys(known), ", "))
+			case seen[k.Value]:
+				l.add(k, path, "key given twice")
+			default:
+				l.checkKeys(v, f.Type, path)
+			}
+			seen[k.Value] = true
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			l.checkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i))
+		}
+	}
+}
+
+func isLeaf(t reflect.Type) bool {
+	return t.PkgPath() == "time" // time.Duration and friends decode from scalars
+}
+
+func sortedKeys(m map[string]reflect.StructField) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+// leafPaths lists every settable key path of t: scalars, lists and maps
+// (a list of structs, such as channels, is set whole).
+func leafPaths(t reflect.Type, prefix string, out map[string]reflect.Type) {
+	for name, f := range fields(t) {
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		path := join(prefix, name)
+		if ft.Kind() == reflect.Struct && !isLeaf(ft) {
+			leafPaths(ft, path, out)
+			continue
+		}
+		out[path] = f.Type
+	}
+}
+
+// EnvName is the variable that sets a key: limits.max_message_bytes is
+// RAMPART_LIMITS_MAX_MESSAGE_BYTES.
+func EnvName(path string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+// applyEnv sets every key whose variable is present; the environment wins
+// over the file. Values are YAML ("5s", "[a, b]", "true").
+func (l *loader) applyEnv() {
+	paths := map[string]reflect.Type{}
+	leafPaths(reflect.TypeOf(File{}), "", paths)
+	for path, t := range paths {
+		name := EnvName(path)
+		val, ok := l.env[name]
+		if !ok {
+			continue
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(val), &doc); err != nil || len(doc.Content) != 1 {
+			l.problems = append(l.problems, Problem{Where: name, Key: path, Reason: "not a valid value"})
+			continue
+		}
+		v := doc.Content[0]
+		if err := v.Decode(reflect.New(t).Interface()); err != nil {
+			l.problems = append(l.problems, Problem{Where: name, Key: path, Reason: yamlReason(err)})
+			continue
+		}
+		l.checkKeys(v, t, path)
+		l.setBy[path] = name
+		set(l.root, strings.Split(path, "."), v)
+	}
+}
+
+// set puts value at the key path, creating mappings on the way.
+func set(m *yaml.Node, keys []string, value *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != keys[0] {
+			continue
+		}
+		if len(keys) == 1 {
+			m.Content[i+1] = value
+			return
+		}
+		if m.Content[i+1].Kind != yaml.MappingNode {
+			m.Content[i+1] = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		}
+		set(m.Content[i+1], keys[1:], value)
+		return
+	}
+	k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: keys[0]}
+	if len(keys) == 1 {
+		m.Content = append(m.Content, k, value)
+		return
+	}
+	child := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	m.Content = append(m.Content, k, child)
+	set(child, keys[1:], value)
+}
+
+// node finds the node of a key path such as "channels[2].pattern", or the
+// closest parent that exists.
+func (l *loader) node(path string) *yaml.Node {
+	n := l.root
+	for part := range strings.SplitSeq(path, ".") {
+		name, idx := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			name = part[:i]
+			fmt.Sscanf(part[i:], "[%d]", &idx)
+		}
+		next := lookup(n, name)
+		if next == nil {
+			return n
+		}
+		n = next
+		if idx >= 0 && n.Kind == yaml.SequenceNode && idx < len(n.Content) {
+			n = n.Content[idx]
+		}
+	}
+	return n
+}
+
+func lookup(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// secrets reads the HMAC secret and the public keys the file names.
+func (l *loader) secrets(f *File) {
+	a := &f.Auth
+	hmac := slices.ContainsFunc(a.Algorithms, func(s string) bool { return strings.HasPrefix(s, "HS") }) || len(a.Algorithms) == 0
+	switch {
+	case a.HMACSecretFile != "":
+		b, err := os.ReadFile(a.HMACSecretFile)
+		if err != nil {
+			l.add(l.node("auth.hmac_secret_file"), "auth.hmac_secret_file", "cannot read the secret file: %s", errors.Unwrap(err))
+			break
+		}
+		a.HMACSecret = []byte(strings.TrimSpace(string(b)))
+	case hmac:
+		a.HMACSecret = []byte(l.env[a.HMACSecretEnv])
+	}
+	for i, path := range a.PublicKeyFiles {
+		key := fmt.Sprintf("auth.public_key_files[%d]", i)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			l.add(l.node(key), key, "cannot read: %s", errors.Unwrap(err))
+			continue
+		}
+		keys, err := auth.ParsePublicKeyPEM(b)
+		if err != nil {
+			l.add(l.node(key), key, "%s", err)
+			continue
+		}
+		a.PublicKeys = append(a.PublicKeys, keys...)
+	}
+}
+
+// validate checks the server's settings and the binary's.
+func (l *loader) validate(f *File) {
+	if err := f.Config.Validate(); err != nil {
+		var fe *rampart.FieldError
+		for _, e := range unjoin(err) {
+			if errors.As(e, &fe) {
+				l.add(l.node(fe.Path), fe.Path, "%s", fe.Reason)
+			} else {
+				l.add(nil, "", "%s", e)
+			}
+		}
+	}
+	l.validateListen(f)
+	switch f.Log.Format {
+	case "json", "text":
+	default:
+		l.add(l.node("log.format"), "log.format", "must be json or text, not %q", f.Log.Format)
+	}
+	switch f.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		l.add(l.node("log.level"), "log.level", "must be debug, info, warn or error, not %q", f.Log.Level)
+	}
+	switch f.Broker.Type {
+	case "memory":
+	case "redis":
+		if len(f.Broker.Redis.Addrs) == 0 {
+			l.add(l.node("broker.redis.addrs"), "broker.redis.addrs", "the redis broker needs at least one address")
+		}
+	case "nats":
+		if f.Broker.NATS.URL == "" {
+			l.add(l.node("broker.nats.url"), "broker.nats.url", "the nats broker needs a url")
+		}
+	default:
+		l.add(l.node("broker.type"), "broker.type", "must be memory, redis or nats, not %q", f.Broker.Type)
+	}
+}
+
+func (l *loader) validateListen(f *File) {
+	host, _, err := net.SplitHostPort(f.Listen)
+	if err != nil {
+		l.add(l.node("listen"), "listen", "not a host:port address: %v", errors.Unwrap(err))
+		return
+	}
+	tls := f.TLS.CertFile != "" || f.TLS.KeyFile != ""
+	if tls && (f.TLS.CertFile == "" || f.TLS.KeyFile == "") {
+		l.add(l.node("tls"), "tls", "cert_file and key_file go together")
+	}
+	if f.TLS.MinVersion != "1.2" && f.TLS.MinVersion != "1.3" {
+		l.add(l.node("tls.min_version"), "tls.min_version", "must be \"1.2\" or \"1.3\"")
+	}
+	if !tls && !f.InsecureAllowPlaintext && !Loopback(host) {
+		l.add(l.node("listen"), "listen", "plain ws:// on a non-loopback address: configure tls, or set insecure_allow_plaintext: true")
+	}
+	if f.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(f.Metrics.Listen); err != nil {
+			l.add(l.node("metrics.listen"), "metrics.listen", "not a host:port address")
+		}
+	}
+}
+
+// Loopback reports whether host (a listen address's host part) only
+// accepts connections from this machine.
+func Loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
