@@ -73,7 +73,7 @@ func Parse(name string, src []byte, env []string) (*File, error) {
 type loader struct {
 	name     string
 	env      map[string]string
-	root     *yaml.Node // the mapping at the top of the document
+	root     *yaml.Node        // the mapping at the top of the document
 	setBy    map[string]string // key path -> variable that set it
 	problems []Problem
 }
