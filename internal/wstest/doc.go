@@ -1,0 +1,12 @@
+// Package wstest is a raw WebSocket client for tests. It performs the HTTP
+// upgrade itself and hands back the server's response when there is no 101,
+// and it writes whatever frame a test asks for, including the ones a correct
+// client never sends: unmasked frames, reserved bits, unknown opcodes,
+// fragmented or oversized control frames, invalid UTF-8 and
+// permessage-deflate payloads on a connection that never negotiated it.
+//
+// It decides nothing about Rampart's protocol above the frame layer, and it
+// is not a client to build on: it keeps no state beyond the socket, answers
+// pings only inside ReadMessage, and trusts the server's frame lengths up to
+// MaxFrameBytes.
+package wstest
