@@ -1,0 +1,13 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/broker/brokertest"
+	"github.com/rampart-rt/rampart/broker/memory"
+)
+
+func TestConformance(t *testing.T) {
+	brokertest.Run(t, func(*testing.T) broker.Broker { return memory.New() })
+}
