@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/internal/clientip"
+	"github.com/rampart-rt/rampart/internal/origin"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
 )
@@ -32,6 +34,8 @@ type Config struct {
 	// Broker shares channels between nodes; nil: a new in-memory broker,
 	// closed by Shutdown.
 	Broker broker.Broker `yaml:"-"`
+	// Limiter enforces the connection limits; nil: counted on this node.
+	Limiter Limiter `yaml:"-"`
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger `yaml:"-"`
 	// Registry receives the server's metrics; nil: not registered.
@@ -181,6 +185,16 @@ func (c Config) Validate() error {
 	}
 	if c.HandshakeTimeout < 0 || c.HandshakeTimeout > time.Minute {
 		bad("handshake_timeout", "must be between 0 and 1m")
+	}
+	if _, err := origin.New(c.Origins.Allow); err != nil {
+		for _, e := range unjoin(err) {
+			bad("origins.allow", "%s", e)
+		}
+	}
+	if _, err := clientip.New(c.TrustedProxies); err != nil {
+		for _, e := range unjoin(err) {
+			bad("trusted_proxies", "%s", e)
+		}
 	}
 	c.Auth.validate(bad)
 	c.Limits.validate(bad)

@@ -28,6 +28,7 @@ type conn struct {
 	ip        string
 	origin    string
 	opened    time.Time
+	releases  []func() // connection-limit counts to give back at close
 
 	mu       sync.Mutex // guards the fields below
 	claims   *auth.Claims
@@ -91,6 +92,14 @@ func (s *Server) register(*conn) bool {
 	s.live.Add(1)
 	s.nconns.Add(1)
 	return true
+}
+
+// releaseCounts gives back the connection-limit counts; called once.
+func (c *conn) releaseCounts() {
+	for _, f := range c.releases {
+		f()
+	}
+	c.releases = nil
 }
 
 func (s *Server) unregister(c *conn) {
@@ -305,6 +314,7 @@ func (c *conn) closed(err error) {
 	for ch := range subs {
 		c.s.hub.unsubscribe(c, ch)
 	}
+	c.releaseCounts()
 	c.s.unregister(c)
 	code, reason := closeInfo(err)
 	c.s.log.Info("connection closed", "event", "connection_closed", "request_id", c.requestID,

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,32 +14,33 @@ import (
 	"github.com/rampart-rt/rampart/protocol"
 )
 
-// handshake is what the checks learned about one upgrade request.
+// handshake is what the checks learned about one upgrade request, and the
+// counts it holds: released when a later check fails, handed to the
+// connection when the upgrade succeeds.
 type handshake struct {
 	requestID string
 	ip        string
 	origin    string
 	offered   bool // the client offered rampart.v1
 	claims    *auth.Claims
+	releases  []func()
+}
+
+func (h *handshake) release() {
+	for _, f := range h.releases {
+		f()
+	}
+	h.releases = nil
 }
 
 // handleWebSocket runs the handshake checks in the documented order; a
 // failed check answers with a plain HTTP response and never upgrades.
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
-	h := &handshake{requestID: s.newRequestID(), ip: peerIP(r.RemoteAddr), origin: r.Header.Get("Origin")}
+	h := &handshake{requestID: s.newRequestID(), origin: r.Header.Get("Origin")}
+	h.ip = s.clientIP.ClientIP(r.RemoteAddr, r.Header).String()
 	w.Header().Set("X-Request-Id", h.requestID)
-	if reason := checkUpgrade(r); reason != "" {
-		s.reject(w, r, http.StatusBadRequest, "bad_handshake", reason)
-		return
-	}
-	if r.Header.Get("Sec-WebSocket-Version") != "13" {
-		w.Header().Set("Sec-WebSocket-Version", "13")
-		s.reject(w, r, http.StatusUpgradeRequired, "unsupported_version", "websocket version is not 13")
-		return
-	}
-	if s.draining.Load() || s.nconns.Load() >= int64(s.cfg.Limits.MaxConnections) {
-		w.Header().Set("Retry-After", "5")
-		s.reject(w, r, http.StatusServiceUnavailable, "unavailable", "draining or at max_connections")
+	defer h.release() // a no-op once the connection owns the counts
+	if !s.checkProtocol(w, r) || !s.checkCapacity(w, r, h) || !s.checkOrigin(w, r) {
 		return
 	}
 	offered, carried := subprotocols(r.Header.Values("Sec-WebSocket-Protocol"))
@@ -49,10 +49,101 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusBadRequest, "subprotocol_required", "client did not offer "+protocol.Subprotocol)
 		return
 	}
-	if !s.authenticate(w, r, h, carried) {
+	if !s.authenticate(w, r, h, carried) || !s.checkUser(w, r, h) {
 		return
 	}
 	s.upgrade(w, r, h)
+}
+
+// checkProtocol: a valid RFC 6455 upgrade (400), version 13 (426).
+func (s *Server) checkProtocol(w http.ResponseWriter, r *http.Request) bool {
+	if reason := checkUpgrade(r); reason != "" {
+		s.reject(w, r, http.StatusBadRequest, "bad_handshake", reason)
+		return false
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		s.reject(w, r, http.StatusUpgradeRequired, "unsupported_version", "websocket version is not 13")
+		return false
+	}
+	return true
+}
+
+// checkCapacity: draining or full (503), then the per-IP handshake rate and
+// open connections (429). Counts taken are recorded in h.
+func (s *Server) checkCapacity(w http.ResponseWriter, r *http.Request, h *handshake) bool {
+	l := s.cfg.Limits
+	if s.draining.Load() || s.nconns.Load() >= int64(l.MaxConnections) {
+		w.Header().Set("Retry-After", "5")
+		s.reject(w, r, http.StatusServiceUnavailable, "unavailable", "draining or at max_connections")
+		return false
+	}
+	ok, wait, err := s.limiter.Handshake(r.Context(), h.ip, l.HandshakesPerIPPerMin)
+	if err != nil {
+		return s.limiterDown(w, r, err)
+	}
+	if !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "handshakes_per_ip_per_minute")
+		return false
+	}
+	ok, err = s.limiter.AcquireIP(r.Context(), h.ip, l.MaxConnectionsPerIP)
+	if err != nil {
+		return s.limiterDown(w, r, err)
+	}
+	if !ok {
+		w.Header().Set("Retry-After", "30")
+		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "max_connections_per_ip")
+		return false
+	}
+	ip := h.ip
+	h.releases = append(h.releases, func() { s.limiter.ReleaseIP(ip) })
+	return true
+}
+
+func (s *Server) limiterDown(w http.ResponseWriter, r *http.Request, err error) bool {
+	w.Header().Set("Retry-After", "5")
+	s.reject(w, r, http.StatusServiceUnavailable, "unavailable", "connection limiter: "+err.Error())
+	return false
+}
+
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
+}
+
+// checkOrigin: exactly one Origin, on the allow-list (403); a missing one
+// only with origins.allow_missing.
+func (s *Server) checkOrigin(w http.ResponseWriter, r *http.Request) bool {
+	values := r.Header.Values("Origin")
+	switch {
+	case len(values) == 0 && s.cfg.Origins.AllowMissing:
+		return true
+	case len(values) == 0:
+		s.reject(w, r, http.StatusForbidden, "origin_refused", "no Origin header")
+	case len(values) > 1:
+		s.reject(w, r, http.StatusForbidden, "origin_refused", "more than one Origin header")
+	case !s.origins.Allow(values[0]):
+		s.reject(w, r, http.StatusForbidden, "origin_refused", "origin not allowed")
+	default:
+		return true
+	}
+	return false
+}
+
+// checkUser: per-user open connections (429).
+func (s *Server) checkUser(w http.ResponseWriter, r *http.Request, h *handshake) bool {
+	user := h.claims.Subject
+	ok, err := s.limiter.AcquireUser(r.Context(), user, s.cfg.Limits.MaxConnectionsPerUser)
+	if err != nil {
+		return s.limiterDown(w, r, err)
+	}
+	if !ok {
+		w.Header().Set("Retry-After", "30")
+		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "max_connections_per_user")
+		return false
+	}
+	h.releases = append(h.releases, func() { s.limiter.ReleaseUser(user) })
+	return true
 }
 
 // checkUpgrade returns why r is not a valid RFC 6455 upgrade, or "".
@@ -186,7 +277,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, code
 	}
 	s.log.Info("handshake rejected",
 		"event", "handshake_rejected", "status", status, "code", code, "reason", reason,
-		"request_id", id, "ip", peerIP(r.RemoteAddr), "origin", r.Header.Get("Origin"),
+		"request_id", id, "ip", s.clientIP.ClientIP(r.RemoteAddr, r.Header).String(), "origin", r.Header.Get("Origin"),
 		"user_agent", r.UserAgent(), "path", r.URL.Path)
 	writeJSON(w, status, map[string]string{"error": code, "request_id": id})
 }
@@ -197,14 +288,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
-}
-
-func peerIP(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return remoteAddr
-	}
-	return host
 }
 
 // upgrade switches the connection to WebSocket and starts its reader.
@@ -218,13 +301,16 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
 	}
 	r.Header.Del("Sec-WebSocket-Extensions") // compression stays off
 	c := s.newConn(h)
+	c.releases, h.releases = h.releases, nil
 	if !s.register(c) {
+		c.releaseCounts()
 		w.Header().Set("Retry-After", "5")
 		s.reject(w, r, http.StatusServiceUnavailable, "unavailable", "server closing")
 		return
 	}
 	ws, err := up.Upgrade(w, r)
 	if err != nil {
+		c.releaseCounts()
 		s.unregister(c)
 		s.log.Info("upgrade failed", "event", "handshake_rejected", "reason", err.Error(), "request_id", h.requestID, "ip", h.ip)
 		return

@@ -27,6 +27,8 @@ import (
 	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/memory"
+	"github.com/rampart-rt/rampart/internal/clientip"
+	"github.com/rampart-rt/rampart/internal/origin"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
 )
@@ -46,6 +48,9 @@ type Server struct {
 	ownsBkr  bool
 	hub      *hub
 	mux      *http.ServeMux
+	origins  *origin.Matcher
+	clientIP *clientip.Resolver
+	limiter  Limiter
 
 	upgrader       *gws.Upgrader // selects rampart.v1
 	upgraderNoProt *gws.Upgrader // for clients that offer no subprotocol, when allowed
@@ -86,6 +91,16 @@ func New(cfg Config) (*Server, error) {
 	rules, err := policy.Compile(cfg.Channels)
 	if err != nil {
 		return nil, err
+	}
+	if s.origins, err = origin.New(cfg.Origins.Allow); err != nil {
+		return nil, fmt.Errorf("rampart: origins.allow: %w", err)
+	}
+	if s.clientIP, err = clientip.New(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("rampart: trusted_proxies: %w", err)
+	}
+	s.limiter = cfg.Limiter
+	if s.limiter == nil {
+		s.limiter = localLimiter{policy.NewCounter()}
 	}
 	s.rules.Store(rules)
 	s.verifier, err = auth.New(context.Background(), authConfig(cfg.Auth, s.log))
