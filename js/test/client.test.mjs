@@ -1,0 +1,313 @@
+// Tests of the client against a real Rampart server (`rampart serve --dev`).
+// Run with: npm test (Node 20 needs --experimental-websocket, set by the script).
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { RampartClient, RampartError, ErrorCode } from '../dist/index.js';
+import { startServer, startRedis, haveRedis, waitFor } from './helpers/server.mjs';
+
+const fast = { baseMs: 100, maxMs: 1000 };
+
+// client returns a connected-ready client for user; extra options merged in.
+function client(srv, user, extra = {}) {
+  const c = new RampartClient(srv.wsURL, { getToken: () => srv.token(user), backoff: fast, ...extra });
+  c.errors = [];
+  c.on('error', (e) => c.errors.push(e));
+  return c;
+}
+
+function collector() {
+  const got = [];
+  const fn = (p) => got.push(p);
+  fn.got = got;
+  return fn;
+}
+
+const uniq = (p) => `chat:${p}-${Math.random().toString(36).slice(2, 8)}`;
+
+describe('with a dev server', () => {
+  let srv;
+  before(async () => { srv = await startServer(); });
+  after(async () => { await srv?.stop(); });
+
+  test('connects with the subprotocol token and reads the welcome push', async () => {
+    let protocols;
+    class Spy extends WebSocket {
+      constructor(url, p) { super(url, p); protocols = p; }
+    }
+    const c = client(srv, 'alice', { WebSocket: Spy });
+    const states = [];
+    c.on('state', ({ state }) => states.push(state));
+    const w = await c.connect();
+    try {
+      assert.equal(w.user, 'alice');
+      assert.ok(w.client.length > 0);
+      assert.ok(w.expiresAt > Date.now());
+      assert.ok(w.limits.max_message_bytes > 0);
+      assert.equal(protocols[0], 'rampart.v1');
+      assert.match(protocols[1], /^rampart\.bearer\./);
+      assert.doesNotMatch(c.url, /token/);
+      assert.deepEqual(states, ['connecting', 'connected']);
+      await c.ping();
+    } finally {
+      c.close();
+    }
+    assert.equal(c.state, 'closed');
+  });
+
+  test('subscribe and publish round trip between two clients', async () => {
+    const a = client(srv, 'alice'), b = client(srv, 'bob');
+    await Promise.all([a.connect(), b.connect()]);
+    try {
+      const ch = uniq('lobby');
+      const got = collector();
+      const sub = await a.subscribe(ch, got);
+      assert.equal(sub.recovered, false);
+      await b.subscribe(ch, () => {});
+      const r1 = await b.publish(ch, { text: 'hello' });
+      const r2 = await b.publish(ch, { text: 'ünïcödé ✓' });
+      assert.equal(r2.offset, r1.offset + 1);
+      await waitFor(() => got.got.length === 2, { what: 'two publications' });
+      assert.deepEqual(got.got.map((p) => p.data.text), ['hello', 'ünïcödé ✓']);
+      assert.equal(got.got[0].info.user, 'bob');
+      assert.equal(got.got[0].channel, ch);
+      const h = await a.history(ch, { limit: 10 });
+      assert.deepEqual(h.publications.map((p) => p.offset), [r1.offset, r2.offset]);
+      await a.unsubscribe(ch);
+      await b.publish(ch, { text: 'after' });
+      await b.ping();
+      await a.ping();
+      assert.equal(got.got.length, 2);
+    } finally {
+      a.close(); b.close();
+    }
+  });
+
+  test('presence lists the subscribers', async () => {
+    const a = client(srv, 'alice'), b = client(srv, 'bob');
+    await Promise.all([a.connect(), b.connect()]);
+    try {
+      const ch = uniq('presence');
+      await a.subscribe(ch, () => {});
+      await b.subscribe(ch, () => {});
+      const pres = await a.presence(ch);
+      assert.deepEqual(pres.clients.map((x) => x.user).sort(), ['alice', 'bob']);
+    } finally {
+      a.close(); b.close();
+    }
+  });
+
+  test('server errors carry code, message and request id', async () => {
+    const c = client(srv, 'carol');
+    await c.connect();
+    try {
+      // No rule grants this channel.
+      const err = await c.publish('secret:x', 1).then(() => null, (e) => e);
+      assert.ok(err instanceof RampartError, String(err));
+      assert.equal(err.code, ErrorCode.Forbidden);
+      assert.equal(err.local, false);
+      assert.ok(err.requestId, 'request id');
+      const err2 = await c.subscribe('user:someone-else', () => {}).then(() => null, (e) => e);
+      assert.equal(err2?.code, ErrorCode.Forbidden);
+      const err3 = await c.history(uniq('h'), { limit: -1 }).then(() => null, (e) => e);
+      assert.equal(err3?.code, ErrorCode.BadRequest);
+      // Checked locally.
+      const ch = uniq('dup');
+      await c.subscribe(ch, () => {});
+      const err4 = await c.subscribe(ch, () => {}).then(() => null, (e) => e);
+      assert.equal(err4?.code, ErrorCode.AlreadySubscribed);
+      assert.equal(err4.local, true);
+      const err5 = await c.subscribe('bad channel!', () => {}).then(() => null, (e) => e);
+      assert.equal(err5?.code, ErrorCode.BadRequest);
+      await c.ping();
+      assert.equal(c.state, 'connected');
+      // Own channel is allowed.
+      await c.subscribe('user:carol', () => {});
+    } finally {
+      c.close();
+    }
+  });
+
+  test('a message over max_message_bytes is refused locally, the connection stays', async () => {
+    const c = client(srv, 'dave');
+    const w = await c.connect();
+    const downs = [];
+    c.on('disconnected', (d) => downs.push(d));
+    try {
+      const max = w.limits.max_message_bytes;
+      const ch = uniq('big');
+      // Counted in UTF-8 bytes: 'é' is two bytes.
+      const text = 'é'.repeat(Math.ceil(max / 2));
+      const err = await c.publish(ch, { text }).then(() => null, (e) => e);
+      assert.ok(err instanceof RampartError);
+      assert.equal(err.code, ErrorCode.MessageTooBig);
+      assert.equal(err.local, true);
+      assert.match(err.message, new RegExp(String(max)));
+      // Just under the limit is sent.
+      const fits = 'x'.repeat(max - 200);
+      await c.subscribe(ch, () => {});
+      await c.publish(ch, { text: fits });
+      await c.ping();
+      assert.equal(c.state, 'connected');
+      assert.deepEqual(downs, []);
+    } finally {
+      c.close();
+    }
+  });
+
+  test('renews a short-lived token on refresh_required without reconnecting', async () => {
+    let calls = 0;
+    const c = client(srv, 'erin', { getToken: () => { calls++; return srv.token('erin', 3); } });
+    const downs = [];
+    c.on('disconnected', (d) => downs.push(d));
+    const refreshed = [];
+    c.on('token_refreshed', (r) => refreshed.push(r));
+    const w = await c.connect();
+    const firstExp = w.expiresAt;
+    try {
+      await waitFor(() => refreshed.length >= 1, { timeout: 5000, what: 'token_refreshed' });
+      assert.ok(calls >= 2, `getToken called ${calls} times`);
+      assert.ok(c.welcome.expiresAt >= firstExp);
+      // Past the first token's expiry: still the same connection.
+      await new Promise((r) => setTimeout(r, Math.max(0, firstExp - Date.now()) + 500));
+      await c.ping();
+      assert.deepEqual(downs.filter((d) => d.code === 4001), []);
+      assert.deepEqual(c.errors, []);
+    } finally {
+      c.close();
+    }
+  });
+
+  test('after close 4001 fetches a new token, reconnects and recovers missed publications', async () => {
+    // The first token lives 3s and renewal fails, so the server closes with 4001.
+    let phase = 'first';
+    let release;
+    const gate = new Promise((r) => { release = r; });
+    const getToken = async () => {
+      if (phase === 'first') { phase = 'refuse'; return srv.token('frank', 3); }
+      if (phase === 'refuse') throw new Error('token service down');
+      await gate;
+      return srv.token('frank', 3600);
+    };
+    const a = client(srv, 'frank', { getToken });
+    const b = client(srv, 'grace');
+    await Promise.all([a.connect(), b.connect()]);
+    const ch = uniq('recover');
+    const got = collector();
+    const recoveredEv = [];
+    a.on('recovered', (e) => recoveredEv.push(e));
+    const downs = [];
+    a.on('disconnected', (d) => downs.push(d));
+    try {
+      await a.subscribe(ch, got);
+      await b.publish(ch, 'one');
+      await waitFor(() => got.got.length === 1, { what: 'first publication' });
+      await waitFor(() => downs.some((d) => d.code === 4001), { timeout: 15000, what: 'close 4001' });
+      phase = 'gate';
+      await b.publish(ch, 'two');
+      await b.publish(ch, 'three');
+      release();
+      await waitFor(() => a.state === 'connected', { timeout: 10000, what: 'reconnection' });
+      await waitFor(() => got.got.length === 3, { what: 'recovered publications' });
+      await b.publish(ch, 'four');
+      await waitFor(() => got.got.length === 4, { what: 'live publication' });
+      assert.deepEqual(got.got.map((p) => p.data), ['one', 'two', 'three', 'four']);
+      const offs = got.got.map((p) => p.offset);
+      assert.deepEqual(offs, [offs[0], offs[0] + 1, offs[0] + 2, offs[0] + 3]);
+      assert.deepEqual(recoveredEv, [{ channel: ch, publications: 2 }]);
+      assert.ok(a.errors.some((e) => e.code === ErrorCode.TokenUnavailable || /token service down/.test(String(e.cause ?? e))));
+    } finally {
+      a.close(); b.close();
+    }
+  });
+
+  test('requests wait for the connection and fail cleanly after close()', async () => {
+    const c = client(srv, 'heidi');
+    const err = await c.ping().then(() => null, (e) => e);
+    assert.equal(err?.code, ErrorCode.NotConnected);
+    const connected = c.connect();
+    const p = c.ping(); // waits for the welcome
+    assert.equal(c.state, 'connecting');
+    await p;
+    await connected;
+    c.close();
+    const err2 = await c.publish(uniq('x'), 1).then(() => null, (e) => e);
+    assert.equal(err2?.code, ErrorCode.NotConnected);
+  });
+});
+
+describe('server restart (memory broker)', () => {
+  test('reconnects and reports recovery_failed when history is gone', async () => {
+    let srv = await startServer();
+    const port = srv.port;
+    const a = client(srv, 'ivan');
+    const failed = [];
+    a.on('recovery_failed', (e) => failed.push(e));
+    try {
+      await a.connect();
+      const ch = uniq('restart');
+      const got = collector();
+      await a.subscribe(ch, got);
+      await a.publish(ch, 'before');
+      await waitFor(() => got.got.length === 1, { what: 'publication' });
+      await srv.kill();
+      await waitFor(() => a.state !== 'connected', { what: 'disconnect' });
+      srv = await startServer({ port });
+      await waitFor(() => a.state === 'connected', { timeout: 15000, what: 'reconnection' });
+      await waitFor(() => failed.length === 1, { what: 'recovery_failed' });
+      assert.equal(failed[0].channel, ch);
+      await a.publish(ch, 'after');
+      await waitFor(() => got.got.length === 2, { what: 'publication after restart' });
+      assert.deepEqual(got.got.map((p) => p.data), ['before', 'after']);
+    } finally {
+      a.close();
+      await srv.stop();
+    }
+  });
+});
+
+describe('server restart (redis broker)', { skip: !haveRedis() && 'redis-server not installed' }, () => {
+  test('reconnects and recovers publications missed while down', async () => {
+    const redis = await startRedis();
+    let srv = await startServer({ redis: redis.addr });
+    const port = srv.port;
+    let holdTokens = false, held = 0;
+    let release = () => {};
+    const getToken = async () => {
+      if (holdTokens) { held++; await new Promise((r) => { release = r; }); }
+      return srv.token('judy');
+    };
+    const a = client(srv, 'judy', { getToken });
+    const got = collector();
+    const failed = [], recovered = [];
+    a.on('recovery_failed', (e) => failed.push(e));
+    a.on('recovered', (e) => recovered.push(e));
+    let b;
+    try {
+      await a.connect();
+      const ch = uniq('redis');
+      await a.subscribe(ch, got);
+      await a.publish(ch, 'm1');
+      await waitFor(() => got.got.length === 1, { what: 'publication' });
+      holdTokens = true;
+      await srv.kill();
+      // A connection attempt fails while the server is down, so the next one asks for a token and waits.
+      await waitFor(() => held === 1, { timeout: 10000, what: 'a held token request' });
+      srv = await startServer({ port, redis: redis.addr });
+      b = client(srv, 'ken');
+      await b.connect();
+      await b.publish(ch, 'm2');
+      await b.publish(ch, 'm3');
+      holdTokens = false;
+      release();
+      await waitFor(() => got.got.length === 3 || failed.length > 0, { timeout: 15000, what: 'recovered publications' });
+      assert.deepEqual(failed, [], 'history did not survive the restart: does `serve --dev` use the Redis broker?');
+      assert.deepEqual(got.got.map((p) => p.data), ['m1', 'm2', 'm3']);
+      assert.deepEqual(recovered, [{ channel: ch, publications: 2 }]);
+    } finally {
+      a.close(); b?.close();
+      await srv.stop();
+      await redis.stop();
+    }
+  });
+});

@@ -1,0 +1,154 @@
+// Starts real Rampart servers (and Redis, when asked) for the tests.
+// RAMPART_BIN names a built binary; without it the command is built once
+// with `go build` from the repository root.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const repoRoot = resolve(jsRoot, '..');
+
+let builtBin = null;
+
+/** The rampart binary: RAMPART_BIN, or a fresh `go build` of ./cmd/rampart. */
+export function rampartBin() {
+  if (process.env.RAMPART_BIN) return process.env.RAMPART_BIN;
+  if (builtBin) return builtBin;
+  if (!existsSync(join(repoRoot, 'cmd', 'rampart'))) {
+    throw new Error('cmd/rampart does not exist yet and RAMPART_BIN is not set');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-bin-'));
+  builtBin = join(dir, 'rampart');
+  execFileSync('go', ['build', '-o', builtBin, './cmd/rampart'], { cwd: repoRoot, stdio: 'inherit' });
+  return builtBin;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.on('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** Whether Redis can be started here. */
+export function haveRedis() {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts redis-server on a free port without persistence. */
+export async function startRedis() {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  await waitForLine(proc, /Ready to accept connections/, 10000);
+  return {
+    addr: `127.0.0.1:${port}`,
+    stop: () => stopProc(proc),
+  };
+}
+
+/**
+ * Starts `rampart serve --dev` on a free (or given) port and resolves once
+ * it printed its address. opts.redis ("host:port") switches the broker to
+ * Redis through the environment.
+ */
+export async function startServer(opts = {}) {
+  const port = opts.port ?? await freePort();
+  const env = { ...process.env, ...opts.env };
+  if (opts.redis) {
+    env.RAMPART_BROKER_TYPE = 'redis';
+    env.RAMPART_BROKER_REDIS_ADDRS = opts.redis;
+  }
+  const args = ['serve', '--dev', '--listen', `127.0.0.1:${port}`, ...(opts.args ?? [])];
+  const proc = spawn(rampartBin(), args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  proc.stdout.on('data', (d) => { out.stdout += d; });
+  proc.stderr.on('data', (d) => { out.stderr += d; });
+  try {
+    await waitForLine(proc, /rampart: dev server on (http:\/\/\S+)/, 20000);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw new Error(`${err.message}\nstdout:\n${out.stdout}\nstderr:\n${out.stderr}`);
+  }
+  const base = `http://127.0.0.1:${port}`;
+  const tokenLine = /^token: (\S+)$/m.exec(out.stdout);
+  return {
+    port, base, proc, out,
+    wsURL: `ws://127.0.0.1:${port}/ws`,
+    printedToken: tokenLine ? tokenLine[1] : null,
+    /** Fetches a dev token for user, valid ttl seconds. */
+    async token(user, ttl = 3600) {
+      const res = await fetch(`${base}/dev/token?user=${encodeURIComponent(user)}&ttl=${ttl}`);
+      if (!res.ok) throw new Error(`GET /dev/token: ${res.status}`);
+      const body = await res.json();
+      return body.token;
+    },
+    /** Kills the process at once (SIGKILL): no goodbye to the clients. */
+    kill: () => stopProc(proc, 'SIGKILL'),
+    /** Stops the process gracefully (SIGTERM). */
+    stop: () => stopProc(proc, 'SIGTERM'),
+  };
+}
+
+function waitForLine(proc, re, timeoutMs) {
+  return new Promise((ok, fail) => {
+    let seen = '';
+    const timer = setTimeout(() => done(new Error(`no line matching ${re} within ${timeoutMs}ms`)), timeoutMs);
+    const onData = (d) => {
+      seen += d;
+      const m = re.exec(seen);
+      if (m) done(null, m);
+    };
+    const onExit = (code) => done(new Error(`process exited with ${code} before printing ${re}`));
+    function done(err, m) {
+      clearTimeout(timer);
+      proc.stdout.off('data', onData);
+      proc.stderr.off('data', onData);
+      proc.off('exit', onExit);
+      if (err) fail(err); else ok(m);
+    }
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', onExit);
+  });
+}
+
+function stopProc(proc, signal = 'SIGTERM') {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((ok) => {
+    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    proc.once('exit', () => { clearTimeout(t); ok(); });
+    proc.kill(signal);
+  });
+}
+
+/** A temporary directory removed by the returned cleanup. */
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Polls cond until it returns a truthy value or the deadline passes. */
+export async function waitFor(cond, { timeout = 10000, interval = 25, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}

@@ -1,0 +1,608 @@
+// @rampart/client: the JavaScript client of the Rampart real-time server.
+// One file with no runtime imports, so the compiled module can be served as is.
+/** The subprotocol the client speaks. */
+export const SUBPROTOCOL = 'rampart.v1';
+/** The prefix of the second offered subprotocol, which carries the token. */
+export const BEARER_PREFIX = 'rampart.bearer.';
+/**
+ * Error codes. The first group comes from the server (PROTOCOL.md); the
+ * second is the client's own (`local: true` on the error).
+ */
+export const ErrorCode = {
+    BadRequest: 'bad_request',
+    Unauthorized: 'unauthorized',
+    Forbidden: 'forbidden',
+    NotFound: 'not_found',
+    AlreadySubscribed: 'already_subscribed',
+    LimitExceeded: 'limit_exceeded',
+    RateLimited: 'rate_limited',
+    Unavailable: 'unavailable',
+    Internal: 'internal',
+    // Raised by the client itself.
+    MessageTooBig: 'message_too_big',
+    NotConnected: 'not_connected',
+    Timeout: 'timeout',
+    ConnectionLost: 'connection_lost',
+    ConnectionClosed: 'connection_closed',
+    Closed: 'closed',
+    TokenUnavailable: 'token_unavailable',
+    BadReply: 'bad_reply',
+};
+/** An error from the server (a reply's error object) or from the client. */
+export class RampartError extends Error {
+    /** A code from ErrorCode. */
+    code;
+    /** The server's request id: quote it when reporting a problem. */
+    requestId;
+    /** For rate_limited: how long to wait before trying again, milliseconds. */
+    retryAfterMs;
+    /** For connection_closed: the WebSocket close code. */
+    closeCode;
+    /** True when the client raised the error without asking the server. */
+    local;
+    constructor(code, message, extra = {}) {
+        super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+        this.name = 'RampartError';
+        this.code = code;
+        this.requestId = extra.requestId;
+        this.retryAfterMs = extra.retryAfterMs;
+        this.closeCode = extra.closeCode;
+        this.local = extra.local ?? false;
+    }
+}
+// Close codes after which reconnecting would repeat a client bug or defy a
+// policy verdict: stop and report.
+const FATAL_CLOSE = new Set([1002, 1003, 1007, 1008, 1009]);
+// Close codes that ask for a longer pause before the next attempt.
+const OVERLOADED_CLOSE = new Set([1013, 4029]);
+const TOKEN_EXPIRED_CLOSE = 4001;
+const CHANNEL_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
+const DEFAULT_MAX_MESSAGE_BYTES = 16384;
+const STABLE_AFTER_MS = 5000; // a connection this old resets the backoff
+const encoder = new TextEncoder();
+/**
+ * A Rampart connection that reconnects, renews its token and recovers
+ * missed publications on its own.
+ */
+export class RampartClient {
+    url;
+    opts;
+    WS;
+    listeners = new Map();
+    subs = new Map();
+    pending = new Map();
+    waiters = new Set();
+    _state = 'disconnected';
+    ws = null;
+    welcomeInfo = null;
+    token = null;
+    needFreshToken = true;
+    started = false;
+    refreshing = false;
+    seq = 0;
+    attempts = 0;
+    retryTimer;
+    connectTimer;
+    stableTimer;
+    constructor(url, options = {}) {
+        this.url = url;
+        this.opts = {
+            requestTimeoutMs: 10000, connectTimeoutMs: 10000, reconnect: true, tokenTransport: 'subprotocol',
+            ...options,
+            backoff: { ...options.backoff },
+        };
+        const WS = options.WebSocket ?? globalThis.WebSocket;
+        if (typeof WS !== 'function') {
+            throw new TypeError('rampart: no WebSocket implementation; pass options.WebSocket');
+        }
+        if (this.opts.tokenTransport === 'subprotocol' && typeof options.getToken !== 'function') {
+            throw new TypeError('rampart: options.getToken is required');
+        }
+        this.WS = WS;
+    }
+    /** The connection state. */
+    get state() { return this._state; }
+    /** The current connection's welcome push, or null while not connected. */
+    get welcome() { return this.welcomeInfo; }
+    /** Listens to an event; returns a function that stops listening. */
+    on(event, fn) {
+        let set = this.listeners.get(event);
+        if (!set)
+            this.listeners.set(event, (set = new Set()));
+        set.add(fn);
+        return () => this.off(event, fn);
+    }
+    off(event, fn) {
+        this.listeners.get(event)?.delete(fn);
+    }
+    /**
+     * Opens the connection; resolves with the welcome push, or rejects when the
+     * client stops before it is connected.
+     */
+    connect() {
+        if (this._state === 'connected' && this.welcomeInfo)
+            return Promise.resolve(this.welcomeInfo);
+        const done = new Promise((resolve, reject) => {
+            const offState = this.on('state', ({ state }) => {
+                if (state === 'connected') {
+                    offState();
+                    resolve(this.welcomeInfo);
+                }
+                if (state === 'closed') {
+                    offState();
+                    reject(this.lastCloseError ?? closedError());
+                }
+            });
+        });
+        if (!this.started) {
+            this.started = true;
+            this.lastCloseError = null;
+            void this.open();
+        }
+        return done;
+    }
+    lastCloseError = null;
+    /** Closes the connection with 1000 and stops reconnecting. */
+    close() {
+        if (!this.started)
+            return;
+        this.stop(null);
+        this.emit('disconnected', { code: 1000, reason: 'client closed', reconnect: false });
+    }
+    /**
+     * Subscribes to a channel. Publications reach onPublication in offset
+     * order, each once, across reconnections. Resolves when the server
+     * confirmed the subscription (after delivering recovered publications).
+     */
+    subscribe(channel, onPublication, options = {}) {
+        if (!CHANNEL_RE.test(channel)) {
+            return Promise.reject(localError(ErrorCode.BadRequest, 'invalid channel name'));
+        }
+        if (this.subs.has(channel)) {
+            return Promise.reject(localError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`));
+        }
+        if (!this.started || this._state === 'closed') {
+            return Promise.reject(localError(ErrorCode.NotConnected, 'not connected: call connect() first'));
+        }
+        return new Promise((resolve, reject) => {
+            const sub = {
+                channel, handler: onPublication,
+                position: options.since ? { ...options.since } : null,
+                live: false, buffer: [], waiter: { resolve, reject },
+            };
+            this.subs.set(channel, sub);
+            if (this._state === 'connected')
+                this.sendSubscribe(sub);
+        });
+    }
+    /** Stops a subscription. Publications already queued for it are dropped. */
+    async unsubscribe(channel) {
+        const sub = this.subs.get(channel);
+        if (!sub)
+            return;
+        this.subs.delete(channel);
+        sub.waiter?.reject(localError(ErrorCode.Closed, `unsubscribed from ${channel}`));
+        sub.waiter = null;
+        if (this._state !== 'connected')
+            return;
+        try {
+            await this.send('unsubscribe', { channel });
+        }
+        catch (err) {
+            if (!(err instanceof RampartError) || err.local || err.code !== ErrorCode.NotFound)
+                throw err;
+        }
+    }
+    /** Publishes data to a channel; resolves with the publication's offset. */
+    async publish(channel, data) {
+        if (data === undefined)
+            throw localError(ErrorCode.BadRequest, 'data must not be undefined');
+        return this.request('publish', { channel, data });
+    }
+    /** Reads a channel's history. */
+    async history(channel, options = {}) {
+        const r = await this.request('history', { channel, limit: options.limit, since: options.since });
+        return { publications: (r.publications ?? []).map((p) => toPublication(channel, p)), offset: r.offset, epoch: r.epoch };
+    }
+    /** Lists who is subscribed to a channel. */
+    presence(channel) {
+        return this.request('presence', { channel });
+    }
+    /** Calls a backend method through the server; resolves with its data. */
+    async rpc(method, data) {
+        const r = await this.request('rpc', { method, data });
+        return r.data;
+    }
+    /** Round trip to the server. */
+    async ping() {
+        await this.request('ping', {});
+    }
+    // ---- connection lifecycle ----
+    setState(state) {
+        const previous = this._state;
+        if (previous === state)
+            return;
+        this._state = state;
+        this.emit('state', { state, previous });
+    }
+    async open() {
+        this.retryTimer = undefined;
+        this.setState('connecting');
+        let protocols = [SUBPROTOCOL];
+        let url = this.url;
+        if (this.opts.tokenTransport === 'subprotocol') {
+            let token;
+            try {
+                token = await this.currentToken();
+            }
+            catch (err) {
+                if (this._state !== 'connecting')
+                    return; // closed meanwhile
+                this.emit('error', localError(ErrorCode.TokenUnavailable, 'getToken failed', err));
+                this.scheduleReconnect({ code: 1006, reason: 'token unavailable', reconnect: true });
+                return;
+            }
+            if (this._state !== 'connecting')
+                return;
+            protocols = [SUBPROTOCOL, BEARER_PREFIX + token];
+        }
+        else if (this.opts.csrfToken) {
+            const u = new URL(url);
+            u.searchParams.set('csrf', this.opts.csrfToken);
+            url = u.toString();
+        }
+        let ws;
+        try {
+            ws = new this.WS(url, protocols);
+        }
+        catch (err) {
+            this.stop(localError(ErrorCode.ConnectionClosed, 'cannot open a WebSocket to ' + this.url, err));
+            return;
+        }
+        this.ws = ws;
+        this.connectTimer = setTimeout(() => this.lost(ws, 1006, 'no welcome in time'), this.opts.connectTimeoutMs);
+        ws.onopen = () => {
+            opened = true;
+            if (ws.protocol !== SUBPROTOCOL) {
+                ws.close(1002, 'unexpected subprotocol');
+                this.lost(ws, 1002, `server selected subprotocol "${ws.protocol}"`);
+            }
+        };
+        ws.onmessage = (ev) => { if (this.ws === ws)
+            this.onFrame(ev.data); };
+        let opened = false;
+        ws.onerror = () => {
+            // After open, the close event follows and carries the code. Before
+            // open, some implementations (Node 20's) report a refused handshake
+            // with an error event alone.
+            if (!opened)
+                this.lost(ws, 1006, 'handshake failed');
+        };
+        ws.onclose = (ev) => this.lost(ws, ev.code, ev.reason);
+    }
+    async currentToken() {
+        if (this.token && !this.needFreshToken)
+            return this.token;
+        const token = await this.opts.getToken();
+        if (typeof token !== 'string' || token === '')
+            throw new TypeError('getToken returned no token');
+        this.token = token;
+        this.needFreshToken = false;
+        return token;
+    }
+    onWelcome(msg) {
+        clearTimeout(this.connectTimer);
+        this.welcomeInfo = {
+            client: String(msg.client ?? ''),
+            user: String(msg.user ?? ''),
+            expiresAt: Number(msg.expires_at ?? 0),
+            limits: {
+                max_message_bytes: Number(msg.limits?.max_message_bytes) || DEFAULT_MAX_MESSAGE_BYTES,
+                messages_per_minute: Number(msg.limits?.messages_per_minute) || 0,
+            },
+        };
+        this.stableTimer = setTimeout(() => { this.attempts = 0; }, STABLE_AFTER_MS);
+        this.setState('connected');
+        this.emit('connected', this.welcomeInfo);
+        for (const w of this.waiters) {
+            clearTimeout(w.timer);
+            w.resolve();
+        }
+        this.waiters.clear();
+        for (const sub of this.subs.values())
+            this.sendSubscribe(sub);
+    }
+    // lost handles the end of a socket, whoever noticed it first.
+    lost(ws, code, reason) {
+        if (this.ws !== ws)
+            return;
+        this.detach();
+        const welcomed = this._state === 'connected';
+        this.welcomeInfo = null;
+        this.failPending(localError(ErrorCode.ConnectionLost, `connection lost (close ${code})`, undefined, code));
+        if (!welcomed)
+            this.needFreshToken = true; // a browser cannot tell a 401 from a network error
+        if (code === TOKEN_EXPIRED_CLOSE)
+            this.needFreshToken = true;
+        if (code === 1000 || FATAL_CLOSE.has(code) || !this.opts.reconnect) {
+            const err = code === 1000 ? null : new RampartError(ErrorCode.ConnectionClosed, `the server closed the connection with ${code}${reason ? ' (' + reason + ')' : ''}`, { closeCode: code, local: true });
+            this.stop(err);
+            this.emit('disconnected', { code, reason, reconnect: false });
+            return;
+        }
+        this.scheduleReconnect({ code, reason, reconnect: true });
+    }
+    scheduleReconnect(ev) {
+        const b = this.opts.backoff ?? {};
+        const base = b.baseMs ?? 500, cap = b.maxMs ?? 30000;
+        const ceiling = Math.min(cap, base * 2 ** Math.min(this.attempts, 30));
+        let delay = ceiling / 2 + Math.random() * ceiling / 2;
+        if (OVERLOADED_CLOSE.has(ev.code))
+            delay = Math.max(delay, b.overloadedMinMs ?? 5000);
+        this.attempts++;
+        this.setState('disconnected');
+        this.emit('disconnected', { ...ev, delayMs: Math.round(delay) });
+        this.retryTimer = setTimeout(() => void this.open(), delay);
+    }
+    detach() {
+        const ws = this.ws;
+        this.ws = null;
+        clearTimeout(this.connectTimer);
+        clearTimeout(this.stableTimer);
+        for (const sub of this.subs.values()) {
+            sub.live = false;
+            sub.buffer = [];
+        }
+        if (!ws)
+            return;
+        ws.onopen = ws.onmessage = ws.onclose = null;
+        ws.onerror = () => { };
+        if (ws.readyState === 0 || ws.readyState === 1) {
+            try {
+                ws.close(1000);
+            }
+            catch { /* already closing */ }
+        }
+    }
+    // stop ends the client: no more reconnecting. err, when set, is reported.
+    stop(err) {
+        clearTimeout(this.retryTimer);
+        this.detach();
+        this.started = false;
+        this.welcomeInfo = null;
+        this.lastCloseError = err;
+        const reason = err ?? closedError();
+        this.failPending(reason);
+        for (const w of this.waiters) {
+            clearTimeout(w.timer);
+            w.reject(reason);
+        }
+        this.waiters.clear();
+        for (const [channel, sub] of this.subs) {
+            if (sub.waiter) {
+                this.subs.delete(channel);
+                sub.waiter.reject(reason);
+            }
+        }
+        this.setState('closed');
+        if (err)
+            this.emit('error', err);
+    }
+    // ---- frames ----
+    onFrame(raw) {
+        let msg;
+        try {
+            msg = JSON.parse(String(raw));
+        }
+        catch (err) {
+            this.emit('error', localError(ErrorCode.BadReply, 'the server sent a frame that is not JSON', err));
+            return;
+        }
+        if (msg === null || typeof msg !== 'object')
+            return;
+        if (typeof msg.id === 'number') {
+            this.onReply(msg);
+            return;
+        }
+        switch (msg.push) {
+            case 'welcome':
+                if (this._state === 'connecting')
+                    this.onWelcome(msg);
+                break;
+            case 'publication':
+                this.onPublication(msg);
+                break;
+            case 'refresh_required':
+                void this.refreshToken();
+                break;
+            case 'unsubscribe': {
+                const channel = String(msg.channel ?? '');
+                if (this.subs.delete(channel))
+                    this.emit('unsubscribed', { channel, reason: String(msg.reason ?? '') });
+                break;
+            }
+        }
+    }
+    onReply(msg) {
+        const p = this.pending.get(msg.id);
+        if (!p)
+            return;
+        this.pending.delete(msg.id);
+        clearTimeout(p.timer);
+        if (msg.error) {
+            const e = msg.error;
+            p.reject(new RampartError(String(e.code ?? ErrorCode.Internal), String(e.message ?? e.code ?? 'error'), {
+                requestId: e.request_id, retryAfterMs: typeof e.retry_after_ms === 'number' ? e.retry_after_ms : undefined,
+            }));
+        }
+        else {
+            p.resolve(msg.result ?? {});
+        }
+    }
+    onPublication(msg) {
+        const sub = this.subs.get(msg.channel);
+        if (!sub)
+            return;
+        const pub = toPublication(msg.channel, msg);
+        if (sub.live)
+            this.deliver(sub, pub);
+        else
+            sub.buffer.push(pub);
+    }
+    // deliver hands a publication to its handler unless it was delivered before.
+    deliver(sub, pub) {
+        const at = sub.position;
+        if (at && at.epoch === pub.epoch && pub.offset <= at.offset)
+            return;
+        sub.position = { offset: pub.offset, epoch: pub.epoch };
+        try {
+            sub.handler(pub);
+        }
+        catch (err) {
+            this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        }
+    }
+    sendSubscribe(sub) {
+        const since = sub.position;
+        const ws = this.ws;
+        this.send('subscribe', since ? { channel: sub.channel, since } : { channel: sub.channel }).then((r) => { if (this.subs.get(sub.channel) === sub && this.ws === ws)
+            this.onSubscribed(sub, since, r); }, (err) => {
+            if (this.subs.get(sub.channel) !== sub)
+                return;
+            // Lost or closed: resubscribed on the next connection, or rejected by stop().
+            if (err.local && err.code !== ErrorCode.Timeout)
+                return;
+            this.subs.delete(sub.channel);
+            if (sub.waiter) {
+                sub.waiter.reject(err);
+                return;
+            }
+            this.emit('error', err);
+            this.emit('unsubscribed', { channel: sub.channel, reason: err.code });
+        });
+    }
+    onSubscribed(sub, since, r) {
+        const top = { offset: Number(r.offset ?? 0), epoch: String(r.epoch ?? '') };
+        const pubs = Array.isArray(r.publications) ? r.publications : [];
+        const recovered = Boolean(since && r.recovered && since.epoch === top.epoch);
+        if (since && !recovered) {
+            this.emit('recovery_failed', { channel: sub.channel, since, offset: top.offset, epoch: top.epoch });
+        }
+        if (recovered) {
+            for (const p of pubs)
+                this.deliver(sub, toPublication(sub.channel, p));
+            if (sub.position && sub.position.offset < top.offset)
+                sub.position = top;
+            if (pubs.length)
+                this.emit('recovered', { channel: sub.channel, publications: pubs.length });
+        }
+        else {
+            sub.position = top;
+        }
+        sub.live = true;
+        const buffered = sub.buffer;
+        sub.buffer = [];
+        for (const p of buffered)
+            this.deliver(sub, p);
+        const w = sub.waiter;
+        sub.waiter = null;
+        w?.resolve({ channel: sub.channel, offset: sub.position.offset, epoch: sub.position.epoch, recovered });
+    }
+    async refreshToken() {
+        if (this.refreshing || !this.opts.getToken)
+            return;
+        this.refreshing = true;
+        try {
+            this.needFreshToken = true;
+            const token = await this.currentToken();
+            if (this._state !== 'connected')
+                return; // the next connection uses it
+            const r = await this.send('refresh', { token });
+            const expiresAt = Number(r.expires_at ?? 0);
+            if (this.welcomeInfo)
+                this.welcomeInfo.expiresAt = expiresAt;
+            this.emit('token_refreshed', { expiresAt });
+        }
+        catch (err) {
+            this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        }
+        finally {
+            this.refreshing = false;
+        }
+    }
+    // ---- requests ----
+    // request waits for a connection (up to the request timeout), then sends.
+    async request(action, fields) {
+        const deadline = Date.now() + this.opts.requestTimeoutMs;
+        await this.ready();
+        return this.send(action, fields, deadline);
+    }
+    ready() {
+        if (this._state === 'connected')
+            return Promise.resolve();
+        if (!this.started)
+            return Promise.reject(localError(ErrorCode.NotConnected, 'not connected: call connect() first'));
+        return new Promise((resolve, reject) => {
+            const w = {
+                resolve, reject,
+                timer: setTimeout(() => {
+                    this.waiters.delete(w);
+                    reject(localError(ErrorCode.Timeout, 'not connected in time'));
+                }, this.opts.requestTimeoutMs),
+            };
+            this.waiters.add(w);
+        });
+    }
+    // send writes one command on the current socket and waits for its reply.
+    send(action, fields, deadline = Date.now() + this.opts.requestTimeoutMs) {
+        const ws = this.ws;
+        if (!ws || this._state !== 'connected') {
+            return Promise.reject(localError(ErrorCode.NotConnected, 'not connected'));
+        }
+        const id = ++this.seq;
+        const frame = JSON.stringify({ id, action, ...fields });
+        const size = encoder.encode(frame).length;
+        const max = this.welcomeInfo?.limits.max_message_bytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+        if (size > max) {
+            return Promise.reject(localError(ErrorCode.MessageTooBig, `${action} of ${size} bytes exceeds the server's limit of ${max} bytes; not sent`));
+        }
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                this.pending.delete(id);
+                reject(localError(ErrorCode.Timeout, `no reply to ${action} in time`));
+            }, Math.max(0, deadline - Date.now()));
+            this.pending.set(id, { resolve, reject, timer });
+            ws.send(frame);
+        });
+    }
+    failPending(err) {
+        for (const p of this.pending.values()) {
+            clearTimeout(p.timer);
+            p.reject(err);
+        }
+        this.pending.clear();
+    }
+    emit(event, arg) {
+        const set = this.listeners.get(event);
+        if (!set || set.size === 0)
+            return;
+        for (const fn of [...set]) {
+            try {
+                fn(arg);
+            }
+            catch (err) {
+                if (event !== 'error')
+                    this.emit('error', err instanceof Error ? err : new Error(String(err)));
+            }
+        }
+    }
+}
+function toPublication(channel, p) {
+    return { channel: String(p.channel ?? channel), offset: Number(p.offset), epoch: String(p.epoch ?? ''), data: p.data, info: p.info };
+}
+function localError(code, message, cause, closeCode) {
+    return new RampartError(code, 'rampart: ' + message, { local: true, cause, closeCode });
+}
+function closedError() {
+    return localError(ErrorCode.Closed, 'the client is closed');
+}
