@@ -1,0 +1,126 @@
+// The Rampart chat demo. Every message is rendered with textContent: nothing
+// that arrives from the network is ever parsed as HTML.
+import { RampartClient, RampartError } from './rampart.js';
+
+const CHANNEL = 'chat:lobby';
+const HISTORY = 50;
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+// Token lifetime in seconds (?ttl=3 shows renewal at work).
+const ttl = /^\d{1,5}$/.test(params.get('ttl') ?? '') ? params.get('ttl') : '600';
+
+let client = null;
+let recovered = 0;
+
+function wsURL() {
+  return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
+}
+
+function tokenFor(user) {
+  return async () => {
+    const res = await fetch(`/dev/token?user=${encodeURIComponent(user)}&ttl=${ttl}`,
+      { cache: 'no-store', credentials: 'same-origin' });
+    if (!res.ok) throw new Error(`the token endpoint answered ${res.status}`);
+    const body = await res.json();
+    if (typeof body.token !== 'string') throw new Error('the token endpoint sent no token');
+    return body.token;
+  };
+}
+
+function showState(state) {
+  const el = $('state');
+  el.textContent = state;
+  el.dataset.state = state;
+}
+
+function notice(text) {
+  $('notice').textContent = text;
+}
+
+function showError(err) {
+  const li = document.createElement('li');
+  if (err instanceof RampartError) {
+    li.textContent = `${err.code}: ${err.message}` + (err.requestId ? ` (request ${err.requestId})` : '') +
+      (err.closeCode ? ` [close ${err.closeCode}]` : '') +
+      (err.retryAfterMs ? ` retry after ${err.retryAfterMs} ms` : '');
+    li.dataset.code = err.code;
+  } else {
+    li.textContent = String(err?.message ?? err);
+  }
+  const list = $('errors');
+  list.append(li);
+  while (list.children.length > 5) list.firstElementChild.remove();
+}
+
+function render(pub) {
+  const li = document.createElement('li');
+  li.dataset.offset = String(pub.offset);
+  const user = document.createElement('span');
+  user.className = 'user';
+  user.textContent = pub.info?.user ?? '?';
+  const text = document.createElement('span');
+  text.className = 'text';
+  const d = pub.data;
+  text.textContent = d && typeof d.text === 'string' ? d.text : JSON.stringify(d);
+  li.append(user, text);
+  $('messages').append(li);
+  li.scrollIntoView({ block: 'nearest' });
+}
+
+async function join(user) {
+  $('join').hidden = true;
+  $('send').hidden = false;
+  $('who').textContent = `as ${user}`;
+  client = new RampartClient(wsURL(), { getToken: tokenFor(user) });
+  client.on('state', ({ state }) => showState(state));
+  client.on('error', showError);
+  client.on('recovered', ({ publications }) => {
+    recovered += publications;
+    document.body.dataset.recovered = String(recovered);
+    notice(`Reconnected: ${publications} missed message(s) recovered.`);
+  });
+  client.on('recovery_failed', () => notice('Reconnected, but the history was lost: some messages may be missing.'));
+  client.on('unsubscribed', ({ reason }) => notice(`The server ended the subscription (${reason}).`));
+  client.on('disconnected', ({ code, reconnect, delayMs }) => {
+    notice(reconnect ? `Connection lost (close ${code}); retrying in ${Math.round(delayMs / 100) / 10}s.`
+      : `Disconnected (close ${code}).`);
+  });
+  client.on('connected', () => notice(''));
+  try {
+    await client.connect();
+    const h = await client.history(CHANNEL, { limit: HISTORY });
+    h.publications.forEach(render);
+    await client.subscribe(CHANNEL, render, { since: { offset: h.offset, epoch: h.epoch } });
+    document.body.dataset.ready = 'true';
+    $('text').focus();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+$('join').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const name = $('name').value.trim();
+  if (name) join(name);
+});
+
+$('send').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const input = $('text');
+  const text = input.value;
+  if (!text || !client) return;
+  try {
+    await client.publish(CHANNEL, { text });
+    input.value = '';
+  } catch (err) {
+    showError(err);
+  }
+});
+
+// ?user=NAME fills the name in and joins at once.
+const preset = params.get('user');
+if (preset && /^[A-Za-z0-9_.:@-]{1,64}$/.test(preset)) {
+  $('name').value = preset;
+  join(preset);
+}
