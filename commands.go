@@ -45,9 +45,12 @@ const brokerTimeout = 5 * time.Second
 // recovered, logged with its request id and answered "internal"; the
 // connection and the server stay up.
 func (c *conn) handle(frame []byte) {
+	action, result := "invalid", "ok"
+	defer func() { c.s.metrics.commands.WithLabelValues(action, result).Inc() }()
 	var id uint64
 	defer func() {
 		if p := recover(); p != nil {
+			result = string(protocol.CodeInternal)
 			c.fail(id, errInternal(fmt.Errorf("panic: %v", p)))
 		}
 	}()
@@ -55,24 +58,27 @@ func (c *conn) handle(frame []byte) {
 	if err != nil {
 		var pe *protocol.ParseError
 		errors.As(err, &pe)
+		result = string(protocol.CodeBadRequest)
 		c.fail(pe.ID, errBadRequest(pe.Reason))
 		return
 	}
-	id = cmd.ID
-	if e := c.admit(); e != nil {
-		c.fail(id, e)
-		return
+	id, action = cmd.ID, cmd.Action
+	e := c.admit()
+	var out any
+	if e == nil {
+		out, e = c.run(&cmd)
 	}
-	result, e := c.run(&cmd)
 	if e != nil {
+		result = string(e.code)
 		c.fail(id, e)
 		return
 	}
-	if result == nil {
+	if out == nil {
 		return // the command replied itself, or closed the connection
 	}
-	b, err := protocol.EncodeResult(id, result)
+	b, err := protocol.EncodeResult(id, out)
 	if err != nil {
+		result = string(protocol.CodeInternal)
 		c.fail(id, errInternal(err))
 		return
 	}
@@ -92,6 +98,7 @@ func (c *conn) admit() *cmdError {
 		c.s.log.Warn("rate limit abuse", "event", "limit_hit", "limit", "rate_abuse", "client", c.id, "ip", c.ip)
 		c.closeWith(protocol.CloseRateLimitAbuse, "rate limit abuse")
 	}
+	c.s.metrics.rateLimited.WithLabelValues("command").Inc()
 	r := c.limiter.ReserveN(now, 1)
 	wait := r.DelayFrom(now)
 	r.CancelAt(now)
@@ -117,6 +124,7 @@ func (c *conn) fail(id uint64, e *cmdError) {
 // violate counts an invalid or forbidden message; more than
 // limits.max_violations in a minute closes the connection with 1008.
 func (c *conn) violate(now time.Time) {
+	c.s.metrics.violations.Inc()
 	if now.Sub(c.violStart) > time.Minute {
 		c.violStart, c.violations = now, 0
 	}
@@ -139,6 +147,10 @@ func (c *conn) run(cmd *protocol.Command) (any, *cmdError) {
 		return c.history(cmd)
 	case protocol.ActionRefresh:
 		return c.refresh(cmd)
+	case protocol.ActionPresence:
+		return c.presence(cmd)
+	case protocol.ActionRPC:
+		return c.rpc(cmd)
 	case protocol.ActionPing:
 		return struct{}{}, nil
 	}
@@ -171,7 +183,8 @@ type subscribeResult struct {
 }
 
 func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
-	if _, e := c.allow(policy.Subscribe, cmd.Channel); e != nil {
+	rule, e := c.allow(policy.Subscribe, cmd.Channel)
+	if e != nil {
 		return nil, e
 	}
 	c.mu.Lock()
@@ -179,9 +192,9 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	full := len(c.subs) >= c.s.cfg.Limits.MaxSubscriptions
 	if !dup && !full {
 		if c.subs == nil {
-			c.subs = make(map[string]struct{}, 1)
+			c.subs = make(map[string]bool, 1)
 		}
-		c.subs[cmd.Channel] = struct{}{}
+		c.subs[cmd.Channel] = rule.Presence
 	}
 	c.mu.Unlock()
 	switch {
@@ -205,6 +218,9 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	}
 	c.send(b)
 	c.s.hub.activate(c, cmd.Channel, res.Offset)
+	if rule.Presence {
+		c.s.joinPresence(cmd.Channel, c)
+	}
 	return nil, nil
 }
 
@@ -215,15 +231,26 @@ func (c *conn) forget(channel string) {
 }
 
 func (c *conn) unsubscribe(cmd *protocol.Command) (any, *cmdError) {
-	c.mu.Lock()
-	_, ok := c.subs[cmd.Channel]
-	delete(c.subs, cmd.Channel)
-	c.mu.Unlock()
-	if !ok {
+	if !c.drop1(cmd.Channel) {
 		return nil, &cmdError{code: protocol.CodeNotFound, message: "not subscribed"}
 	}
-	c.s.hub.unsubscribe(c, cmd.Channel)
 	return struct{}{}, nil
+}
+
+// drop1 ends one subscription: no delivery reaches c on it afterwards.
+func (c *conn) drop1(channel string) bool {
+	c.mu.Lock()
+	tracked, ok := c.subs[channel]
+	delete(c.subs, channel)
+	c.mu.Unlock()
+	if !ok {
+		return false
+	}
+	c.s.hub.unsubscribe(c, channel)
+	if tracked {
+		c.s.leavePresence(channel, c.id)
+	}
+	return true
 }
 
 type offsetResult struct {
@@ -235,12 +262,20 @@ func (c *conn) publish(cmd *protocol.Command) (any, *cmdError) {
 	if e != nil {
 		return nil, e
 	}
+	data, e := c.s.checkData(rule, cmd.Channel, cmd.Data)
+	if e != nil {
+		return nil, e
+	}
+	user := c.identityClaims().Subject
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	pos, err := c.s.broker.Publish(ctx, cmd.Channel, cmd.Data, c.identityClaims().Subject, c.id, publishOptions(rule))
+	pos, err := c.s.broker.Publish(ctx, cmd.Channel, data, user, c.id, publishOptions(rule))
 	if err != nil {
+		c.s.brokerFailed("publish", err)
 		return nil, brokerError(err)
 	}
+	c.s.metrics.publications.WithLabelValues("client").Inc()
+	c.s.auditPublish(rule, cmd.Channel, user, c.id, len(data))
 	return offsetResult{Offset: pos.Offset}, nil
 }
 
@@ -328,13 +363,14 @@ func (c *conn) recheck(reason string) {
 	for ch := range c.subs {
 		if _, ok := rules.Allow(policy.Subscribe, ch, id); !ok {
 			gone = append(gone, ch)
-			delete(c.subs, ch)
 		}
 	}
 	c.mu.Unlock()
 	for _, ch := range gone {
-		c.s.hub.unsubscribe(c, ch)
-		c.send(protocol.EncodeUnsubscribe(ch, reason))
+		if c.drop1(ch) {
+			c.s.log.Info("subscription removed", "event", "subscription_revoked", "client", c.id, "user", id.User, "reason", reason)
+			c.send(protocol.EncodeUnsubscribe(ch, reason))
+		}
 	}
 }
 

@@ -30,6 +30,8 @@ type Config struct {
 	Auth               Auth          `yaml:"auth"`
 	Limits             Limits        `yaml:"limits"`
 	Channels           []policy.Rule `yaml:"channels"`
+	RPC                RPC           `yaml:"rpc"`
+	API                API           `yaml:"api"`
 
 	// Broker shares channels between nodes; nil: a new in-memory broker,
 	// closed by Shutdown.
@@ -38,8 +40,13 @@ type Config struct {
 	Limiter Limiter `yaml:"-"`
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger `yaml:"-"`
-	// Registry receives the server's metrics; nil: not registered.
+	// Registry receives the server's metrics; nil: a registry of the
+	// server's own (never the global one). When it is also a
+	// prometheus.Gatherer, /metrics serves it.
 	Registry prometheus.Registerer `yaml:"-"`
+	// AdminSeparate keeps /metrics and /admin/* off the main handler: they
+	// are served only by AdminHandler (on the admin listener).
+	AdminSeparate bool `yaml:"-"`
 	// Pages, when set, serves every path other than the WebSocket, API and
 	// operations endpoints (the demo page), with a strict
 	// Content-Security-Policy and the security headers added.
@@ -158,6 +165,8 @@ func (c Config) withDefaults() Config {
 	dur(&l.ShutdownSpread, time.Second)
 	def(&l.MaxHistoryLimit, 1000)
 	def(&l.RateLimitAbuseThreshold, 20)
+	c.RPC.defaults()
+	c.API.defaults()
 	c.TrustedProxies = append([]string(nil), c.TrustedProxies...)
 	c.Channels = append([]policy.Rule(nil), c.Channels...)
 	return c
@@ -198,6 +207,16 @@ func (c Config) Validate() error {
 	}
 	c.Auth.validate(bad)
 	c.Limits.validate(bad)
+	c.RPC.validate(bad)
+	c.API.validate(bad)
+	if _, err := compileProcessors(c.Channels); err != nil {
+		for _, e := range unjoin(err) {
+			var fe *FieldError
+			if errors.As(e, &fe) {
+				errs = append(errs, fe)
+			}
+		}
+	}
 	if _, err := policy.Compile(c.Channels); err != nil {
 		for _, e := range unjoin(err) {
 			path, reason, _ := strings.Cut(e.Error(), ": ")

@@ -32,7 +32,7 @@ type conn struct {
 
 	mu       sync.Mutex // guards the fields below
 	claims   *auth.Claims
-	subs     map[string]struct{}
+	subs     map[string]bool // channel -> presence tracked
 	queue    []frame
 	writing  bool      // a writer goroutine is running
 	closing  bool      // a close frame is queued or sent; nothing more is queued
@@ -43,6 +43,8 @@ type conn struct {
 	violations int
 	violStart  time.Time
 	rateDenied int // rate_limited answers in a row
+
+	rpcInflight atomic.Int32 // rpc calls waiting for the backend
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame read
 	pingSent atomic.Int64 // unix nanoseconds of an unanswered ping, or 0
@@ -175,6 +177,7 @@ func (c *conn) enqueue(f frame) bool {
 		if f.op != gws.OpcodeText {
 			return false // a control frame (ping, pong) is not worth a close
 		}
+		c.s.metrics.queueDrops.WithLabelValues("slow_consumer").Inc()
 		c.s.log.Warn("slow consumer", "event", "slow_consumer", "client", c.id, "ip", c.ip, "request_id", c.requestID)
 		c.closeWith(protocol.CloseSlowConsumer, "slow consumer")
 		return false
@@ -311,12 +314,20 @@ func (c *conn) closed(err error) {
 	c.queue = nil
 	user := c.claims.Subject
 	c.mu.Unlock()
-	for ch := range subs {
+	for ch, tracked := range subs {
 		c.s.hub.unsubscribe(c, ch)
+		if tracked {
+			c.s.leavePresence(ch, c.id)
+		}
 	}
 	c.releaseCounts()
 	c.s.unregister(c)
 	code, reason := closeInfo(err)
+	if _, known := protocol.CloseCodes[code]; known || code == 0 {
+		c.s.metrics.closes.WithLabelValues(codeLabel(code)).Inc()
+	} else {
+		c.s.metrics.closes.WithLabelValues("other").Inc()
+	}
 	c.s.log.Info("connection closed", "event", "connection_closed", "request_id", c.requestID,
 		"client", c.id, "user", user, "ip", c.ip, "origin", c.origin,
 		"duration_ms", time.Since(c.opened).Milliseconds(), "code", code, "reason", reason,

@@ -83,6 +83,7 @@ func (s *Server) checkCapacity(w http.ResponseWriter, r *http.Request, h *handsh
 		return s.limiterDown(w, r, err)
 	}
 	if !ok {
+		s.metrics.rateLimited.WithLabelValues("handshake").Inc()
 		w.Header().Set("Retry-After", retryAfter(wait))
 		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "handshakes_per_ip_per_minute")
 		return false
@@ -92,6 +93,7 @@ func (s *Server) checkCapacity(w http.ResponseWriter, r *http.Request, h *handsh
 		return s.limiterDown(w, r, err)
 	}
 	if !ok {
+		s.metrics.rateLimited.WithLabelValues("ip_connections").Inc()
 		w.Header().Set("Retry-After", "30")
 		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "max_connections_per_ip")
 		return false
@@ -138,6 +140,7 @@ func (s *Server) checkUser(w http.ResponseWriter, r *http.Request, h *handshake)
 		return s.limiterDown(w, r, err)
 	}
 	if !ok {
+		s.metrics.rateLimited.WithLabelValues("user_connections").Inc()
 		w.Header().Set("Retry-After", "30")
 		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "max_connections_per_user")
 		return false
@@ -275,6 +278,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, code
 		id = s.newRequestID()
 		w.Header().Set("X-Request-Id", id)
 	}
+	s.metrics.handshakes.WithLabelValues("rejected", code).Inc()
 	s.log.Info("handshake rejected",
 		"event", "handshake_rejected", "status", status, "code", code, "reason", reason,
 		"request_id", id, "ip", s.clientIP.ClientIP(r.RemoteAddr, r.Header).String(), "origin", r.Header.Get("Origin"),
@@ -315,6 +319,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
 		s.log.Info("upgrade failed", "event", "handshake_rejected", "reason", err.Error(), "request_id", h.requestID, "ip", h.ip)
 		return
 	}
+	s.metrics.handshakes.WithLabelValues("accepted", "ok").Inc()
 	c.attach(ws)
 	_ = ws.SetDeadline(time.Time{})
 	go ws.ReadLoop()

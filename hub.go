@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"time"
 
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/protocol"
@@ -13,10 +14,11 @@ import (
 // each publication out to them: encoded once, the same bytes queued to each
 // subscriber without blocking.
 type hub struct {
-	broker broker.Broker
-	queue  int // pending buffer bound, as the send queue
-	seed   maphash.Seed
-	shards [hubShards]hubShard
+	broker  broker.Broker
+	queue   int // pending buffer bound, as the send queue
+	metrics *metrics
+	seed    maphash.Seed
+	shards  [hubShards]hubShard
 }
 
 const hubShards = 64
@@ -32,8 +34,8 @@ type hubChan struct {
 	pending map[*conn]*[]broker.Publication // subscribers whose reply is not queued yet
 }
 
-func newHub(b broker.Broker, queue int) *hub {
-	h := &hub{broker: b, queue: queue, seed: maphash.MakeSeed()}
+func newHub(b broker.Broker, queue int, m *metrics) *hub {
+	h := &hub{broker: b, queue: queue, metrics: m, seed: maphash.MakeSeed()}
 	for i := range h.shards {
 		h.shards[i].chans = make(map[string]*hubChan)
 	}
@@ -160,6 +162,8 @@ func (h *hub) deliver(p broker.Publication) {
 		for c := range hc.subs {
 			c.send(b)
 		}
+		h.metrics.deliveries.Add(float64(len(hc.subs)))
+		h.metrics.latency.Observe(time.Since(p.Time).Seconds())
 	}
 	hc.pmu.Lock()
 	for c, buf := range hc.pending {

@@ -23,12 +23,14 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/memory"
 	"github.com/rampart-rt/rampart/internal/clientip"
 	"github.com/rampart-rt/rampart/internal/origin"
+	"github.com/rampart-rt/rampart/payload"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
 )
@@ -44,13 +46,19 @@ type Server struct {
 	log      *slog.Logger
 	verifier *auth.Verifier
 	rules    atomic.Pointer[policy.Rules]
-	broker   broker.Broker
-	ownsBkr  bool
-	hub      *hub
-	mux      *http.ServeMux
-	origins  *origin.Matcher
-	clientIP *clientip.Resolver
-	limiter  Limiter
+	// processors holds the compiled payload checks by rule pattern.
+	processors atomic.Pointer[map[string]*payload.Processor]
+	apiKeys    apiKeys
+	broker     broker.Broker
+	ownsBkr    bool
+	hub        *hub
+	mux        *http.ServeMux
+	metrics    *metrics
+	gatherer   prometheus.Gatherer
+	presence   broker.Presence
+	origins    *origin.Matcher
+	clientIP   *clientip.Resolver
+	limiter    Limiter
 
 	upgrader       *gws.Upgrader // selects rampart.v1
 	upgraderNoProt *gws.Upgrader // for clients that offer no subprotocol, when allowed
@@ -68,6 +76,7 @@ type Server struct {
 	stop     chan struct{}  // closed by Shutdown
 	bg       sync.WaitGroup // background goroutines
 	live     sync.WaitGroup // connections, until their OnClose ran
+	calls    sync.WaitGroup // rpc calls in flight
 }
 
 // New validates cfg and returns a ready server. It returns every
@@ -103,6 +112,12 @@ func New(cfg Config) (*Server, error) {
 		s.limiter = localLimiter{policy.NewCounter()}
 	}
 	s.rules.Store(rules)
+	procs, err := compileProcessors(cfg.Channels)
+	if err != nil {
+		return nil, err
+	}
+	s.processors.Store(&procs)
+	s.apiKeys = hashKeys(cfg.API.Keys)
 	s.verifier, err = auth.New(context.Background(), authConfig(cfg.Auth, s.log))
 	if err != nil {
 		return nil, fmt.Errorf("rampart: auth: %w", err)
@@ -110,7 +125,9 @@ func New(cfg Config) (*Server, error) {
 	if s.broker == nil {
 		s.broker, s.ownsBkr = memory.New(), true
 	}
-	s.hub = newHub(s.broker, cfg.Limits.SendQueue)
+	s.setupMetrics()
+	s.presence, _ = s.broker.(broker.Presence)
+	s.hub = newHub(s.broker, cfg.Limits.SendQueue, s.metrics)
 	if err := s.broker.Run(s.hub.deliver); err != nil {
 		s.closeParts()
 		return nil, fmt.Errorf("rampart: broker: %w", err)
@@ -119,7 +136,19 @@ func New(cfg Config) (*Server, error) {
 	s.upgraderNoProt = s.newUpgrader(nil)
 	s.mux = s.routes()
 	s.goBackground(s.sweep)
+	s.goBackground(s.refreshPresence)
 	return s, nil
+}
+
+func (s *Server) setupMetrics() {
+	reg := s.cfg.Registry
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg, s.gatherer = r, r
+	} else if g, ok := reg.(prometheus.Gatherer); ok {
+		s.gatherer = g
+	}
+	s.metrics = newMetrics(reg, func() float64 { return float64(s.nconns.Load()) })
 }
 
 func authConfig(a Auth, log *slog.Logger) auth.Config {
@@ -160,16 +189,14 @@ const (
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc(s.cfg.Path, s.handleWebSocket)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.draining.Load() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	if !s.cfg.API.AdminOnly {
+		mux.Handle("/api/", s.apiHandler())
+	}
+	if !s.cfg.AdminSeparate {
+		s.adminRoutes(mux)
+	}
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
 	if s.cfg.Pages != nil {
 		mux.Handle("/", s.pages(s.cfg.Pages))
 	} else {
@@ -231,7 +258,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeMu.Unlock()
 	if first {
 		close(s.stop)
-		s.closeAll(ctx, protocol.CloseGoingAway, "server shutting down")
+		s.spreadClose(ctx, s.cfg.Limits.ShutdownSpread, protocol.CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
 	go func() { s.live.Wait(); close(done) }()
@@ -244,6 +271,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	if first {
+		s.calls.Wait()
 		s.bg.Wait()
 		s.closeParts()
 	}
@@ -257,14 +285,14 @@ func (s *Server) closeParts() {
 	_ = s.verifier.Close()
 }
 
-// closeAll sends every connection a close frame, spread evenly over the
-// shutdown window.
-func (s *Server) closeAll(ctx context.Context, code uint16, reason string) {
+// spreadClose sends every connection a close frame, spread evenly over
+// window.
+func (s *Server) spreadClose(ctx context.Context, window time.Duration, code uint16, reason string) {
 	conns := s.snapshot()
 	if len(conns) == 0 {
 		return
 	}
-	step := s.cfg.Limits.ShutdownSpread / time.Duration(len(conns))
+	step := window / time.Duration(len(conns))
 	for i, c := range conns {
 		c.closeWith(code, reason)
 		if step > 0 && i < len(conns)-1 {

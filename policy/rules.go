@@ -224,3 +224,22 @@ func validName(s string) bool {
 	}
 	return true
 }
+
+// MatchServer returns the first rule matching channel for the server
+// itself (the HTTP API): {sub} stands for any valid user id.
+func (rs *Rules) MatchServer(channel string) *Rule {
+	if rs == nil {
+		return nil
+	}
+	for i := range rs.rules {
+		r := &rs.rules[i]
+		p := r.Pattern
+		if r.hasSub {
+			p = strings.Replace(p, SubPlaceholder, "*", 1)
+		}
+		if Glob(p, channel) {
+			return &r.Rule
+		}
+	}
+	return nil
+}

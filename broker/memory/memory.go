@@ -24,10 +24,11 @@ const IdleTimeout = 5 * time.Minute
 
 // Broker is the in-memory broker. Create it with New.
 type Broker struct {
-	mu      sync.Mutex // guards streams, handler, closed
-	streams map[string]*stream
-	handler broker.Handler
-	closed  bool
+	mu       sync.Mutex // guards streams, handler, closed
+	streams  map[string]*stream
+	presence map[string]presence
+	handler  broker.Handler
+	closed   bool
 
 	now  func() time.Time
 	stop chan struct{}
@@ -47,10 +48,11 @@ type stream struct {
 // New returns a running in-memory broker.
 func New() *Broker {
 	b := &Broker{
-		streams: make(map[string]*stream),
-		now:     time.Now,
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		streams:  make(map[string]*stream),
+		presence: make(map[string]presence),
+		now:      time.Now,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	go b.janitor(30 * time.Second)
 	return b
@@ -193,6 +195,7 @@ func (b *Broker) forgetIdle() {
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.expirePresence(now)
 	for name, s := range b.streams {
 		s.mu.Lock()
 		idle := max(s.ttl, IdleTimeout)

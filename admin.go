@@ -1,0 +1,87 @@
+package rampart
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rampart-rt/rampart/protocol"
+)
+
+// AdminHandler serves the operator endpoints: GET /metrics, POST
+// /admin/drain, and /api/* when api.admin_only is set. Mount it on an admin
+// listener; with AdminSeparate unset the main handler serves them too.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.adminRoutes(mux)
+	if s.cfg.API.AdminOnly {
+		mux.Handle("/api/", s.apiHandler())
+	}
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w.Header())
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) adminRoutes(mux *http.ServeMux) {
+	if s.gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("POST /admin/drain", s.adminDrain)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// adminDrain starts draining: POST /admin/drain?window=30s with an API key.
+func (s *Server) adminDrain(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Request-Id", s.newRequestID())
+	auth := r.Header.Get("Authorization")
+	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") || !s.apiKeys.valid(strings.TrimSpace(auth[7:])) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-admin"`)
+		s.apiError(w, r, http.StatusUnauthorized, "unauthorized", "missing or invalid API key")
+		return
+	}
+	window := s.cfg.Limits.ShutdownSpread
+	if v := r.URL.Query().Get("window"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > time.Hour {
+			s.apiError(w, r, http.StatusBadRequest, "bad_request", "window must be a duration up to 1h")
+			return
+		}
+		window = d
+	}
+	n := s.Connections()
+	go s.Drain(context.Background(), window)
+	writeJSON(w, http.StatusAccepted, map[string]any{"draining": true, "connections": n, "window": window.String()})
+}
+
+// Drain makes the server unready (/readyz 503), refuses new connections
+// with 503 and closes the open ones with 1001, spread evenly over window so
+// that clients do not reconnect all at once. It returns when every close
+// frame is queued or ctx is done. Connections stay counted until they are
+// gone; Shutdown still has to be called to stop the server.
+func (s *Server) Drain(ctx context.Context, window time.Duration) {
+	if s.draining.Swap(true) {
+		return
+	}
+	s.log.Info("draining", "event", "drain_started", "connections", s.Connections(), "window", window.String())
+	s.spreadClose(ctx, window, protocol.CloseGoingAway, "server draining")
+}
+
+// Draining reports whether the server refuses new connections.
+func (s *Server) Draining() bool { return s.draining.Load() }

@@ -1,0 +1,60 @@
+package rampart
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/rampart-rt/rampart/payload"
+	"github.com/rampart-rt/rampart/policy"
+)
+
+// processors compiles each rule's schema and sanitizing once, at start.
+// Rules are compared by pointer into the compiled rule list, so the map is
+// rebuilt with the rules.
+func compileProcessors(rules []policy.Rule) (map[string]*payload.Processor, error) {
+	out := make(map[string]*payload.Processor)
+	var errs []error
+	for i, r := range rules {
+		if r.Schema == "" && !r.SanitizeHTML {
+			continue
+		}
+		p, err := payload.Compile(payload.Options{SchemaFile: r.Schema, SanitizeHTML: r.SanitizeHTML})
+		if err != nil {
+			errs = append(errs, &FieldError{Path: fmt.Sprintf("channels[%d].schema", i), Reason: err.Error()})
+			continue
+		}
+		if _, dup := out[r.Pattern]; !dup { // the first rule of a pattern is the one that matches
+			out[r.Pattern] = p
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// checkData runs published data through its rule's schema and sanitizing,
+// once per publish: what is stored and delivered is the result.
+func (s *Server) checkData(rule *policy.Rule, channel string, data jsontext.Value) (jsontext.Value, *cmdError) {
+	p := (*s.processors.Load())[rule.Pattern]
+	if p == nil {
+		return data, nil
+	}
+	out, err := p.Process(data)
+	if err != nil {
+		var pe *payload.Error
+		if errors.As(err, &pe) {
+			return nil, errBadRequest("data does not match the channel schema: " + pe.Error())
+		}
+		return nil, errBadRequest("data refused")
+	}
+	return out, nil
+}
+
+// auditPublish logs a publish to a channel whose rule says audit: who,
+// where, how big; never the body.
+func (s *Server) auditPublish(rule *policy.Rule, channel, user, client string, size int) {
+	if !rule.Audit {
+		return
+	}
+	s.log.Info("publish", "event", "publish_audit", "channel", channel, "user", user, "client", client, "bytes", size)
+}

@@ -1,0 +1,105 @@
+package rampart
+
+import (
+	"context"
+	"time"
+
+	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/policy"
+	"github.com/rampart-rt/rampart/protocol"
+)
+
+// Presence entries live presenceTTL unless the node that holds the
+// connection adds them again; it does so every presenceTTL/3, so entries
+// of a crashed node vanish within presenceTTL.
+var presenceTTL = 60 * time.Second
+
+func (s *Server) joinPresence(channel string, c *conn) {
+	if s.presence == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	e := broker.PresenceEntry{User: c.identityClaims().Subject, Client: c.id}
+	if err := s.presence.AddPresence(ctx, channel, e, presenceTTL); err != nil {
+		s.brokerFailed("presence_add", err)
+	}
+}
+
+func (s *Server) leavePresence(channel, client string) {
+	if s.presence == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	if err := s.presence.RemovePresence(ctx, channel, client); err != nil {
+		s.brokerFailed("presence_remove", err)
+	}
+}
+
+// refreshPresence re-adds the entries of every tracked subscription.
+func (s *Server) refreshPresence() {
+	t := time.NewTicker(presenceTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			for _, c := range s.snapshot() {
+				for _, ch := range c.trackedChannels() {
+					s.joinPresence(ch, c)
+				}
+			}
+		}
+	}
+}
+
+func (c *conn) trackedChannels() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for ch, tracked := range c.subs {
+		if tracked {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+type presenceResult struct {
+	Clients []broker.PresenceEntry `json:"clients"`
+}
+
+// presence answers who is subscribed, to those who may subscribe, on
+// channels whose rule keeps presence.
+func (c *conn) presence(cmd *protocol.Command) (any, *cmdError) {
+	rule, e := c.allow(policy.Subscribe, cmd.Channel)
+	if e != nil {
+		return nil, e
+	}
+	clients, e := c.s.presenceOf(rule, cmd.Channel)
+	if e != nil {
+		return nil, e
+	}
+	return presenceResult{Clients: clients}, nil
+}
+
+func (s *Server) presenceOf(rule *policy.Rule, channel string) ([]broker.PresenceEntry, *cmdError) {
+	if !rule.Presence || s.presence == nil {
+		return nil, &cmdError{code: protocol.CodeNotFound, message: "presence is not kept on this channel"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	clients, err := s.presence.Presence(ctx, channel)
+	if err != nil {
+		s.brokerFailed("presence", err)
+		return nil, brokerError(err)
+	}
+	return clients, nil
+}
+
+func (s *Server) brokerFailed(op string, err error) {
+	s.metrics.brokerErrors.WithLabelValues(op).Inc()
+	s.log.Warn("broker call failed", "event", "broker_error", "op", op, "error", err.Error())
+}

@@ -1,0 +1,203 @@
+package rampart
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"github.com/go-json-experiment/json"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/rampart-rt/rampart/protocol"
+)
+
+// RPC forwards rpc commands to the application's backend.
+type RPC struct {
+	URL              string              `yaml:"url"`                // backend endpoint (http or https); empty: rpc off
+	Methods          map[string][]string `yaml:"methods"`            // method -> roles allowed to call it ("*": any user)
+	Timeout          time.Duration       `yaml:"timeout"`            // per call; default 5s
+	MaxResponseBytes int                 `yaml:"max_response_bytes"` // default 65536
+	MaxConcurrent    int                 `yaml:"max_concurrent"`     // calls in flight per connection; default 4
+
+	// HTTPClient makes the calls; nil: a client with no redirects.
+	HTTPClient *http.Client `yaml:"-"`
+}
+
+func (r *RPC) defaults() {
+	if r.Timeout == 0 {
+		r.Timeout = 5 * time.Second
+	}
+	if r.MaxResponseBytes == 0 {
+		r.MaxResponseBytes = 64 << 10
+	}
+	if r.MaxConcurrent == 0 {
+		r.MaxConcurrent = 4
+	}
+	if r.HTTPClient == nil {
+		r.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+}
+
+func (r *RPC) validate(bad func(path, format string, args ...any)) {
+	if r.URL == "" {
+		if len(r.Methods) > 0 {
+			bad("rpc.url", "rpc.methods needs a url")
+		}
+		return
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		bad("rpc.url", "must be an http or https URL without credentials")
+	}
+	for m := range r.Methods {
+		if !protocol.ValidChannel(m) {
+			bad("rpc.methods", "method %q: 1 to 128 characters from A-Z a-z 0-9 _ . : @ -", m)
+		}
+	}
+	if r.Timeout < 0 || r.Timeout > time.Minute {
+		bad("rpc.timeout", "must be between 0 and 1m")
+	}
+	if r.MaxResponseBytes < 0 || r.MaxResponseBytes > 16<<20 {
+		bad("rpc.max_response_bytes", "must be between 1 and 16777216")
+	}
+	if r.MaxConcurrent < 0 || r.MaxConcurrent > 1024 {
+		bad("rpc.max_concurrent", "must be between 1 and 1024")
+	}
+}
+
+// rpcRequest is what the backend receives.
+type rpcRequest struct {
+	Method string         `json:"method"`
+	Data   jsontext.Value `json:"data"`
+	User   string         `json:"user"`
+	Roles  []string       `json:"roles"`
+	Client string         `json:"client"`
+}
+
+type rpcResult struct {
+	Data jsontext.Value `json:"data"`
+}
+
+// rpc checks the caller may call the method, then calls the backend off the
+// reader goroutine (bounded per connection) and replies when it answers.
+func (c *conn) rpc(cmd *protocol.Command) (any, *cmdError) {
+	r := c.s.cfg.RPC
+	id := c.identity()
+	roles, ok := r.Methods[cmd.Method]
+	if r.URL == "" || !ok {
+		return nil, &cmdError{code: protocol.CodeNotFound, message: "no such method", violation: true}
+	}
+	if !slices.Contains(roles, "*") && !slices.ContainsFunc(roles, func(role string) bool { return slices.Contains(id.Roles, role) }) {
+		c.s.log.Info("authorization denied", "event", "authz_denied", "client", c.id, "user", id.User, "ip", c.ip, "action", "rpc", "method", cmd.Method)
+		return nil, errForbidden
+	}
+	if int(c.rpcInflight.Add(1)) > r.MaxConcurrent {
+		c.rpcInflight.Add(-1)
+		return nil, &cmdError{code: protocol.CodeLimitExceeded, message: "too many rpc calls in flight"}
+	}
+	data := cmd.Data
+	if data == nil {
+		data = jsontext.Value("null")
+	}
+	req := rpcRequest{Method: cmd.Method, Data: data, User: id.User, Roles: id.Roles, Client: c.id}
+	if req.Roles == nil {
+		req.Roles = []string{}
+	}
+	c.s.calls.Add(1)
+	go func() {
+		defer c.s.calls.Done()
+		defer c.rpcInflight.Add(-1)
+		c.finishRPC(cmd.ID, req)
+	}()
+	return nil, nil
+}
+
+func (c *conn) finishRPC(id uint64, req rpcRequest) {
+	res, e := c.s.callBackend(req)
+	if e != nil {
+		c.s.metrics.commands.WithLabelValues("rpc_call", string(e.code)).Inc()
+		c.fail(id, e)
+		return
+	}
+	b, err := protocol.EncodeResult(id, res)
+	if err != nil {
+		c.fail(id, errInternal(err))
+		return
+	}
+	c.send(b)
+}
+
+// callBackend posts the call and maps every failure to a protocol code:
+// the backend's own text never reaches the client.
+func (s *Server) callBackend(req rpcRequest) (*rpcResult, *cmdError) {
+	r := s.cfg.RPC
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.Timeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("X-Request-Id", s.newRequestID())
+	resp, err := r.HTTPClient.Do(hreq)
+	if err != nil {
+		e := *errUnavailable
+		e.cause = fmt.Errorf("rpc backend: %w", err)
+		return nil, &e
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, int64(r.MaxResponseBytes)+1))
+	switch {
+	case err != nil:
+		e := *errUnavailable
+		e.cause = fmt.Errorf("rpc backend: reading the answer: %w", err)
+		return nil, &e
+	case len(raw) > r.MaxResponseBytes:
+		return nil, errInternal(fmt.Errorf("rpc backend: answer over %d bytes", r.MaxResponseBytes))
+	}
+	return backendAnswer(resp.StatusCode, raw)
+}
+
+// backendAnswer reads {"data": ...} from a 2xx, or {"error": "code"}.
+func backendAnswer(status int, raw []byte) (*rpcResult, *cmdError) {
+	var ans struct {
+		Data  jsontext.Value `json:"data"`
+		Error string         `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &ans); err != nil {
+		return nil, errInternal(fmt.Errorf("rpc backend: status %d, answer is not JSON", status))
+	}
+	if ans.Error != "" || status < 200 || status > 299 {
+		code := protocol.Code(ans.Error)
+		switch code {
+		case protocol.CodeBadRequest, protocol.CodeForbidden, protocol.CodeNotFound, protocol.CodeUnauthorized, protocol.CodeUnavailable:
+			return nil, &cmdError{code: code, message: "the backend refused the call"}
+		}
+		if status >= 500 {
+			e := *errUnavailable
+			e.cause = fmt.Errorf("rpc backend: status %d", status)
+			return nil, &e
+		}
+		return nil, errInternal(fmt.Errorf("rpc backend: status %d, error %q", status, short(ans.Error)))
+	}
+	if ans.Data == nil {
+		ans.Data = jsontext.Value("null")
+	}
+	return &rpcResult{Data: ans.Data}, nil
+}
+
+func short(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
+}
