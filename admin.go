@@ -17,7 +17,7 @@ import (
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.adminRoutes(mux)
-	if s.cfg.API.AdminOnly {
+	if s.st().cfg.API.AdminOnly {
 		mux.Handle("/api/", s.apiHandler())
 	}
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -51,12 +51,12 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) adminDrain(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", s.newRequestID())
 	auth := r.Header.Get("Authorization")
-	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") || !s.apiKeys.valid(strings.TrimSpace(auth[7:])) {
+	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") || !s.st().apiKeys.valid(strings.TrimSpace(auth[7:])) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-admin"`)
 		s.apiError(w, r, http.StatusUnauthorized, "unauthorized", "missing or invalid API key")
 		return
 	}
-	window := s.cfg.Limits.ShutdownSpread
+	window := s.st().cfg.Limits.ShutdownSpread
 	if v := r.URL.Query().Get("window"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > time.Hour {

@@ -87,12 +87,12 @@ func (s *Server) apiHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", s.newRequestID())
 		auth := r.Header.Get("Authorization")
-		if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") || !s.apiKeys.valid(strings.TrimSpace(auth[7:])) {
+		if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") || !s.st().apiKeys.valid(strings.TrimSpace(auth[7:])) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-api"`)
 			s.apiError(w, r, http.StatusUnauthorized, "unauthorized", "missing or invalid API key")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, int64(s.cfg.API.MaxBodyBytes))
+		r.Body = http.MaxBytesReader(w, r.Body, int64(s.st().cfg.API.MaxBodyBytes))
 		protected.ServeHTTP(w, r)
 	})
 }
@@ -100,7 +100,7 @@ func (s *Server) apiHandler() http.Handler {
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, status int, code, reason string) {
 	id := w.Header().Get("X-Request-Id")
 	s.log.Info("api request refused", "event", "api_refused", "status", status, "code", code, "reason", reason,
-		"request_id", id, "ip", s.clientIP.ClientIP(r.RemoteAddr, r.Header).String(), "path", r.URL.Path)
+		"request_id", id, "ip", s.st().clientIP.ClientIP(r.RemoteAddr, r.Header).String(), "path", r.URL.Path)
 	writeJSON(w, status, map[string]string{"error": code, "request_id": id})
 }
 
@@ -161,7 +161,7 @@ func (s *Server) publishFromAPI(ctx context.Context, channel string, data jsonte
 	if !protocol.ValidChannel(channel) || data == nil {
 		return broker.Position{}, errBadRequest("channel and data are required")
 	}
-	rule := s.rules.Load().MatchServer(channel)
+	rule := s.st().rules.MatchServer(channel)
 	if rule == nil {
 		return broker.Position{}, &cmdError{code: protocol.CodeNotFound, message: "no channel rule matches"}
 	}
@@ -250,7 +250,7 @@ func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) {
 	ch := r.URL.Query().Get("channel")
-	rule := s.rules.Load().MatchServer(ch)
+	rule := s.st().rules.MatchServer(ch)
 	if !protocol.ValidChannel(ch) || rule == nil {
 		s.apiError(w, r, http.StatusNotFound, "not_found", "no channel rule matches")
 		return
@@ -265,11 +265,11 @@ func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 	ch := r.URL.Query().Get("channel")
-	if !protocol.ValidChannel(ch) || s.rules.Load().MatchServer(ch) == nil {
+	if !protocol.ValidChannel(ch) || s.st().rules.MatchServer(ch) == nil {
 		s.apiError(w, r, http.StatusNotFound, "not_found", "no channel rule matches")
 		return
 	}
-	limit := s.cfg.Limits.MaxHistoryLimit
+	limit := s.st().cfg.Limits.MaxHistoryLimit
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

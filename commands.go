@@ -94,7 +94,7 @@ func (c *conn) admit() *cmdError {
 		return nil
 	}
 	c.rateDenied++
-	if c.rateDenied > c.s.cfg.Limits.RateLimitAbuseThreshold {
+	if c.rateDenied > c.s.st().cfg.Limits.RateLimitAbuseThreshold {
 		c.s.log.Warn("rate limit abuse", "event", "limit_hit", "limit", "rate_abuse", "client", c.id, "ip", c.ip)
 		c.closeWith(protocol.CloseRateLimitAbuse, "rate limit abuse")
 	}
@@ -129,7 +129,7 @@ func (c *conn) violate(now time.Time) {
 		c.violStart, c.violations = now, 0
 	}
 	c.violations++
-	if c.violations > c.s.cfg.Limits.MaxViolations {
+	if c.violations > c.s.st().cfg.Limits.MaxViolations {
 		c.s.log.Warn("too many violations", "event", "limit_hit", "limit", "violations", "client", c.id, "ip", c.ip)
 		c.closeWith(protocol.ClosePolicyViolation, "too many invalid messages")
 	}
@@ -158,7 +158,7 @@ func (c *conn) run(cmd *protocol.Command) (any, *cmdError) {
 }
 
 func (c *conn) allow(action policy.Action, channel string) (*policy.Rule, *cmdError) {
-	rule, ok := c.s.rules.Load().Allow(action, channel, c.identity())
+	rule, ok := c.s.st().rules.Allow(action, channel, c.identity())
 	if !ok {
 		c.s.log.Info("authorization denied", "event", "authz_denied", "client", c.id,
 			"user", c.identityClaims().Subject, "ip", c.ip, "action", actionName(action))
@@ -189,7 +189,7 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	}
 	c.mu.Lock()
 	_, dup := c.subs[cmd.Channel]
-	full := len(c.subs) >= c.s.cfg.Limits.MaxSubscriptions
+	full := len(c.subs) >= c.s.st().cfg.Limits.MaxSubscriptions
 	if !dup && !full {
 		if c.subs == nil {
 			c.subs = make(map[string]bool, 1)
@@ -205,7 +205,7 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	res, err := c.s.hub.subscribe(ctx, c, cmd.Channel, cmd.Since, c.s.cfg.Limits.MaxHistoryLimit)
+	res, err := c.s.hub.subscribe(ctx, c, cmd.Channel, cmd.Since, c.s.st().cfg.Limits.MaxHistoryLimit)
 	if err != nil {
 		c.forget(cmd.Channel)
 		return nil, brokerError(err)
@@ -293,7 +293,7 @@ func (c *conn) history(cmd *protocol.Command) (any, *cmdError) {
 	if _, e := c.allow(policy.Subscribe, cmd.Channel); e != nil {
 		return nil, e
 	}
-	max := c.s.cfg.Limits.MaxHistoryLimit
+	max := c.s.st().cfg.Limits.MaxHistoryLimit
 	limit := max
 	if cmd.Limit != nil {
 		limit = min(*cmd.Limit, max)
@@ -335,7 +335,7 @@ type refreshResult struct {
 func (c *conn) refresh(cmd *protocol.Command) (any, *cmdError) {
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	claims, err := c.s.verifier.Verify(ctx, cmd.Token)
+	claims, err := c.s.st().verifier.Verify(ctx, cmd.Token)
 	if err != nil {
 		c.s.log.Info("token refresh refused", "event", "token_refresh_failed", "client", c.id, "ip", c.ip, "reason", authReason(err))
 		return nil, &cmdError{code: protocol.CodeUnauthorized, message: "token not accepted", violation: true}
@@ -357,7 +357,7 @@ func (c *conn) refresh(cmd *protocol.Command) (any, *cmdError) {
 // recheck removes subscriptions the current rules and roles no longer allow,
 // telling the client with an unsubscribe push.
 func (c *conn) recheck(reason string) {
-	rules, id := c.s.rules.Load(), c.identity()
+	rules, id := c.s.st().rules, c.identity()
 	c.mu.Lock()
 	var gone []string
 	for ch := range c.subs {

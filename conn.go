@@ -61,7 +61,7 @@ type frame struct {
 }
 
 func (s *Server) newConn(h *handshake) *conn {
-	l := s.cfg.Limits
+	l := s.st().cfg.Limits
 	c := &conn{
 		s:         s,
 		id:        newClientID(),
@@ -127,8 +127,8 @@ func (c *conn) attach(ws *gws.Conn) {
 		User:      claims.Subject,
 		ExpiresAt: unixMS(claims.ExpiresAt),
 		Limits: protocol.WelcomeLimits{
-			MaxMessageBytes:   c.s.cfg.Limits.MaxMessageBytes,
-			MessagesPerMinute: c.s.cfg.Limits.MessagesPerMinute,
+			MaxMessageBytes:   c.s.st().cfg.Limits.MaxMessageBytes,
+			MessagesPerMinute: c.s.st().cfg.Limits.MessagesPerMinute,
 		},
 	}
 	c.sendJSON(w)
@@ -172,7 +172,7 @@ func (c *conn) enqueue(f frame) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.queue) >= c.s.cfg.Limits.SendQueue {
+	if len(c.queue) >= c.s.st().cfg.Limits.SendQueue {
 		c.mu.Unlock()
 		if f.op != gws.OpcodeText {
 			return false // a control frame (ping, pong) is not worth a close
@@ -229,7 +229,7 @@ func (c *conn) flush() {
 			return
 		}
 		c.mu.Unlock()
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.Limits.WriteTimeout))
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.st().cfg.Limits.WriteTimeout))
 		for i := range batch {
 			if !c.write(&batch[i]) {
 				c.drop()
@@ -263,7 +263,7 @@ func (c *conn) write(f *frame) bool {
 
 // tick runs the connection's clocks; called by the server's sweeper.
 func (c *conn) tick(now time.Time) {
-	l := c.s.cfg.Limits
+	l := c.s.st().cfg.Limits
 	last := time.Unix(0, c.lastRead.Load())
 	if sent := c.pingSent.Load(); sent != 0 {
 		if now.Sub(time.Unix(0, sent)) > l.PongTimeout {
@@ -281,7 +281,7 @@ func (c *conn) tick(now time.Time) {
 // checkExpiry pushes refresh_required auth.refresh_window before the
 // token's exp and closes with 4001 once exp plus leeway has passed.
 func (c *conn) checkExpiry(now time.Time) {
-	a := c.s.cfg.Auth
+	a := c.s.st().cfg.Auth
 	c.mu.Lock()
 	exp := c.claims.ExpiresAt
 	notify := !exp.IsZero() && !c.notified.Equal(exp) && now.After(exp.Add(-a.RefreshWindow))

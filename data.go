@@ -35,7 +35,7 @@ func compileProcessors(rules []policy.Rule) (map[string]*payload.Processor, erro
 // checkData runs published data through its rule's schema and sanitizing,
 // once per publish: what is stored and delivered is the result.
 func (s *Server) checkData(rule *policy.Rule, channel string, data jsontext.Value) (jsontext.Value, *cmdError) {
-	p := (*s.processors.Load())[rule.Pattern]
+	p := s.st().procs[rule.Pattern]
 	if p == nil {
 		return data, nil
 	}

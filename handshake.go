@@ -37,7 +37,7 @@ func (h *handshake) release() {
 // failed check answers with a plain HTTP response and never upgrades.
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	h := &handshake{requestID: s.newRequestID(), origin: r.Header.Get("Origin")}
-	h.ip = s.clientIP.ClientIP(r.RemoteAddr, r.Header).String()
+	h.ip = s.st().clientIP.ClientIP(r.RemoteAddr, r.Header).String()
 	w.Header().Set("X-Request-Id", h.requestID)
 	defer h.release() // a no-op once the connection owns the counts
 	if !s.checkProtocol(w, r) || !s.checkCapacity(w, r, h) || !s.checkOrigin(w, r) {
@@ -45,7 +45,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	offered, carried := subprotocols(r.Header.Values("Sec-WebSocket-Protocol"))
 	h.offered = offered
-	if !offered && *s.cfg.RequireSubprotocol {
+	if !offered && *s.st().cfg.RequireSubprotocol {
 		s.reject(w, r, http.StatusBadRequest, "subprotocol_required", "client did not offer "+protocol.Subprotocol)
 		return
 	}
@@ -72,7 +72,7 @@ func (s *Server) checkProtocol(w http.ResponseWriter, r *http.Request) bool {
 // checkCapacity: draining or full (503), then the per-IP handshake rate and
 // open connections (429). Counts taken are recorded in h.
 func (s *Server) checkCapacity(w http.ResponseWriter, r *http.Request, h *handshake) bool {
-	l := s.cfg.Limits
+	l := s.st().cfg.Limits
 	if s.draining.Load() || s.nconns.Load() >= int64(l.MaxConnections) {
 		w.Header().Set("Retry-After", "5")
 		s.reject(w, r, http.StatusServiceUnavailable, "unavailable", "draining or at max_connections")
@@ -118,13 +118,13 @@ func retryAfter(d time.Duration) string {
 func (s *Server) checkOrigin(w http.ResponseWriter, r *http.Request) bool {
 	values := r.Header.Values("Origin")
 	switch {
-	case len(values) == 0 && s.cfg.Origins.AllowMissing:
+	case len(values) == 0 && s.st().cfg.Origins.AllowMissing:
 		return true
 	case len(values) == 0:
 		s.reject(w, r, http.StatusForbidden, "origin_refused", "no Origin header")
 	case len(values) > 1:
 		s.reject(w, r, http.StatusForbidden, "origin_refused", "more than one Origin header")
-	case !s.origins.Allow(values[0]):
+	case !s.st().origins.Allow(values[0]):
 		s.reject(w, r, http.StatusForbidden, "origin_refused", "origin not allowed")
 	default:
 		return true
@@ -135,7 +135,7 @@ func (s *Server) checkOrigin(w http.ResponseWriter, r *http.Request) bool {
 // checkUser: per-user open connections (429).
 func (s *Server) checkUser(w http.ResponseWriter, r *http.Request, h *handshake) bool {
 	user := h.claims.Subject
-	ok, err := s.limiter.AcquireUser(r.Context(), user, s.cfg.Limits.MaxConnectionsPerUser)
+	ok, err := s.limiter.AcquireUser(r.Context(), user, s.st().cfg.Limits.MaxConnectionsPerUser)
 	if err != nil {
 		return s.limiterDown(w, r, err)
 	}
@@ -214,7 +214,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, h *handsha
 		s.unauthorized(w, r, "no token")
 		return false
 	}
-	claims, err := s.verifier.Verify(r.Context(), token)
+	claims, err := s.st().verifier.Verify(r.Context(), token)
 	if err != nil {
 		s.unauthorized(w, r, "token rejected: "+authReason(err))
 		return false
@@ -228,7 +228,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, h *handsha
 }
 
 func (s *Server) findToken(r *http.Request, carried string) (token, source string) {
-	for _, src := range s.cfg.Auth.Sources {
+	for _, src := range s.st().cfg.Auth.Sources {
 		switch src {
 		case SourceHeader:
 			if v := r.Header.Get("Authorization"); len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
@@ -239,7 +239,7 @@ func (s *Server) findToken(r *http.Request, carried string) (token, source strin
 				return carried, src
 			}
 		case SourceCookie:
-			if name := s.cfg.Auth.Cookie.Name; name != "" {
+			if name := s.st().cfg.Auth.Cookie.Name; name != "" {
 				if c, err := r.Cookie(name); err == nil && c.Value != "" {
 					return c.Value, src
 				}
@@ -281,7 +281,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, code
 	s.metrics.handshakes.WithLabelValues("rejected", code).Inc()
 	s.log.Info("handshake rejected",
 		"event", "handshake_rejected", "status", status, "code", code, "reason", reason,
-		"request_id", id, "ip", s.clientIP.ClientIP(r.RemoteAddr, r.Header).String(), "origin", r.Header.Get("Origin"),
+		"request_id", id, "ip", s.st().clientIP.ClientIP(r.RemoteAddr, r.Header).String(), "origin", r.Header.Get("Origin"),
 		"user_agent", r.UserAgent(), "path", r.URL.Path)
 	writeJSON(w, status, map[string]string{"error": code, "request_id": id})
 }
@@ -296,9 +296,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // upgrade switches the connection to WebSocket and starts its reader.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
-	up := s.upgraderNoProt
+	up := s.st().upgraderNoProt
 	if h.offered {
-		up = s.upgrader
+		up = s.st().upgrader
 		r.Header.Set("Sec-WebSocket-Protocol", protocol.Subprotocol) // select only rampart.v1, never the carrier
 	} else {
 		r.Header.Del("Sec-WebSocket-Protocol")

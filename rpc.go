@@ -86,7 +86,7 @@ type rpcResult struct {
 // rpc checks the caller may call the method, then calls the backend off the
 // reader goroutine (bounded per connection) and replies when it answers.
 func (c *conn) rpc(cmd *protocol.Command) (any, *cmdError) {
-	r := c.s.cfg.RPC
+	r := c.s.st().cfg.RPC
 	id := c.identity()
 	roles, ok := r.Methods[cmd.Method]
 	if r.URL == "" || !ok {
@@ -135,7 +135,7 @@ func (c *conn) finishRPC(id uint64, req rpcRequest) {
 // callBackend posts the call and maps every failure to a protocol code:
 // the backend's own text never reaches the client.
 func (s *Server) callBackend(req rpcRequest) (*rpcResult, *cmdError) {
-	r := s.cfg.RPC
+	r := s.st().cfg.RPC
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, errInternal(err)

@@ -28,9 +28,6 @@ import (
 	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/memory"
-	"github.com/rampart-rt/rampart/internal/clientip"
-	"github.com/rampart-rt/rampart/internal/origin"
-	"github.com/rampart-rt/rampart/payload"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
 )
@@ -42,26 +39,18 @@ var ErrServerClosed = errors.New("rampart: server closed")
 // Server is a Rampart server. It is an http.Handler serving the WebSocket
 // endpoint and the health endpoints. Create it with New.
 type Server struct {
-	cfg      Config
+	cfg      Config // as given to New; the parts Reload may change live in state
+	state    atomic.Pointer[state]
 	log      *slog.Logger
-	verifier *auth.Verifier
-	rules    atomic.Pointer[policy.Rules]
-	// processors holds the compiled payload checks by rule pattern.
-	processors atomic.Pointer[map[string]*payload.Processor]
-	apiKeys    apiKeys
-	broker     broker.Broker
-	ownsBkr    bool
-	hub        *hub
-	mux        *http.ServeMux
-	metrics    *metrics
-	gatherer   prometheus.Gatherer
-	presence   broker.Presence
-	origins    *origin.Matcher
-	clientIP   *clientip.Resolver
-	limiter    Limiter
-
-	upgrader       *gws.Upgrader // selects rampart.v1
-	upgraderNoProt *gws.Upgrader // for clients that offer no subprotocol, when allowed
+	broker   broker.Broker
+	ownsBkr  bool
+	hub      *hub
+	mux      *http.ServeMux
+	metrics  *metrics
+	gatherer prometheus.Gatherer
+	presence broker.Presence
+	limiter  Limiter
+	reloadMu sync.Mutex // serialises Reload
 
 	reqPrefix string
 	reqSeq    atomic.Uint64
@@ -97,30 +86,14 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	rules, err := policy.Compile(cfg.Channels)
+	st, err := s.newState(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if s.origins, err = origin.New(cfg.Origins.Allow); err != nil {
-		return nil, fmt.Errorf("rampart: origins.allow: %w", err)
-	}
-	if s.clientIP, err = clientip.New(cfg.TrustedProxies); err != nil {
-		return nil, fmt.Errorf("rampart: trusted_proxies: %w", err)
-	}
+	s.state.Store(st)
 	s.limiter = cfg.Limiter
 	if s.limiter == nil {
 		s.limiter = localLimiter{policy.NewCounter()}
-	}
-	s.rules.Store(rules)
-	procs, err := compileProcessors(cfg.Channels)
-	if err != nil {
-		return nil, err
-	}
-	s.processors.Store(&procs)
-	s.apiKeys = hashKeys(cfg.API.Keys)
-	s.verifier, err = auth.New(context.Background(), authConfig(cfg.Auth, s.log))
-	if err != nil {
-		return nil, fmt.Errorf("rampart: auth: %w", err)
 	}
 	if s.broker == nil {
 		s.broker, s.ownsBkr = memory.New(), true
@@ -132,8 +105,6 @@ func New(cfg Config) (*Server, error) {
 		s.closeParts()
 		return nil, fmt.Errorf("rampart: broker: %w", err)
 	}
-	s.upgrader = s.newUpgrader([]string{protocol.Subprotocol})
-	s.upgraderNoProt = s.newUpgrader(nil)
 	s.mux = s.routes()
 	s.goBackground(s.sweep)
 	s.goBackground(s.refreshPresence)
@@ -165,13 +136,13 @@ func authConfig(a Auth, log *slog.Logger) auth.Config {
 	}
 }
 
-func (s *Server) newUpgrader(subprotocols []string) *gws.Upgrader {
+func (s *Server) newUpgrader(l Limits, subprotocols []string) *gws.Upgrader {
 	return gws.NewUpgrader(&events{s: s}, &gws.ServerOption{
-		ReadMaxPayloadSize: s.cfg.Limits.MaxMessageBytes,
+		ReadMaxPayloadSize: l.MaxMessageBytes,
 		ReadBufferSize:     readBufferSize,
 		WriteBufferSize:    writeBufferSize,
 		CheckUtf8Enabled:   true,
-		HandshakeTimeout:   s.cfg.Limits.WriteTimeout,
+		HandshakeTimeout:   l.WriteTimeout,
 		SubProtocols:       subprotocols,
 		NewSession:         func() gws.SessionStorage { return new(slot) },
 		Logger:             gwsLogger{s.log},
@@ -258,7 +229,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeMu.Unlock()
 	if first {
 		close(s.stop)
-		s.spreadClose(ctx, s.cfg.Limits.ShutdownSpread, protocol.CloseGoingAway, "server shutting down")
+		s.spreadClose(ctx, s.st().cfg.Limits.ShutdownSpread, protocol.CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
 	go func() { s.live.Wait(); close(done) }()
@@ -282,7 +253,7 @@ func (s *Server) closeParts() {
 	if s.ownsBkr {
 		_ = s.broker.Close()
 	}
-	_ = s.verifier.Close()
+	_ = s.st().verifier.Close()
 }
 
 // spreadClose sends every connection a close frame, spread evenly over

@@ -1,0 +1,97 @@
+package rampart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/lxzan/gws"
+	"golang.org/x/time/rate"
+
+	"github.com/rampart-rt/rampart/auth"
+	"github.com/rampart-rt/rampart/internal/clientip"
+	"github.com/rampart-rt/rampart/internal/origin"
+	"github.com/rampart-rt/rampart/payload"
+	"github.com/rampart-rt/rampart/policy"
+	"github.com/rampart-rt/rampart/protocol"
+)
+
+// state is everything Reload may replace, built and checked whole before it
+// is swapped in: a request sees one state from start to end.
+type state struct {
+	cfg            Config
+	rules          *policy.Rules
+	procs          map[string]*payload.Processor // by rule pattern
+	origins        *origin.Matcher
+	clientIP       *clientip.Resolver
+	verifier       *auth.Verifier
+	apiKeys        apiKeys
+	upgrader       *gws.Upgrader // selects rampart.v1
+	upgraderNoProt *gws.Upgrader // for clients that offer no subprotocol, when allowed
+}
+
+func (s *Server) st() *state { return s.state.Load() }
+
+// newState compiles cfg (validated, with defaults).
+func (s *Server) newState(cfg Config) (*state, error) {
+	st := &state{cfg: cfg, apiKeys: hashKeys(cfg.API.Keys)}
+	var err error
+	if st.rules, err = policy.Compile(cfg.Channels); err != nil {
+		return nil, err
+	}
+	if st.procs, err = compileProcessors(cfg.Channels); err != nil {
+		return nil, err
+	}
+	if st.origins, err = origin.New(cfg.Origins.Allow); err != nil {
+		return nil, fmt.Errorf("rampart: origins.allow: %w", err)
+	}
+	if st.clientIP, err = clientip.New(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("rampart: trusted_proxies: %w", err)
+	}
+	if st.verifier, err = auth.New(context.Background(), authConfig(cfg.Auth, s.log)); err != nil {
+		return nil, fmt.Errorf("rampart: auth: %w", err)
+	}
+	st.upgrader = s.newUpgrader(cfg.Limits, []string{protocol.Subprotocol})
+	st.upgraderNoProt = s.newUpgrader(cfg.Limits, nil)
+	return st, nil
+}
+
+// ErrReloadFixed is returned (wrapped) by Reload when cfg changes a setting
+// that only a restart can change.
+var ErrReloadFixed = errors.New("rampart: setting cannot change without a restart")
+
+// Reload swaps in a new configuration without dropping connections: token
+// keys and secrets, origins, trusted proxies, limits, channel rules and
+// schemas, API keys and RPC settings. Subscriptions the new rules no longer
+// allow are removed with an unsubscribe push; connections get the new
+// message rate at once and every other new limit on their next use (the
+// message size limit applies to new connections). A configuration that
+// does not validate is refused and the old one stays. Path, broker,
+// limiter, logger, registry and pages are fixed at New.
+func (s *Server) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.Path != s.cfg.Path {
+		return fmt.Errorf("path: %w", ErrReloadFixed)
+	}
+	cfg.Broker, cfg.Limiter, cfg.Logger, cfg.Registry = s.cfg.Broker, s.cfg.Limiter, s.cfg.Logger, s.cfg.Registry
+	cfg.Pages, cfg.ConnectSources, cfg.AdminSeparate = s.cfg.Pages, s.cfg.ConnectSources, s.cfg.AdminSeparate
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	st, err := s.newState(cfg)
+	if err != nil {
+		return err
+	}
+	old := s.state.Swap(st)
+	_ = old.verifier.Close()
+	l := cfg.Limits
+	for _, c := range s.snapshot() {
+		c.limiter.SetLimit(rate.Limit(float64(l.MessagesPerMinute) / 60))
+		c.limiter.SetBurst(l.Burst)
+		c.recheck("permission removed by the server's configuration")
+	}
+	s.log.Info("configuration reloaded", "event", "config_reloaded", "connections", s.Connections())
+	return nil
+}
