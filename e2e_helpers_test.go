@@ -153,16 +153,16 @@ func (s *testServer) dialWith(t *testing.T, req *wstest.Request, opts wstest.Opt
 
 // message is any frame the server sends, decoded loosely; raw keeps it.
 type message struct {
-	raw       []byte
-	ID        uint64          `json:"id"`
-	Result    json.RawMessage `json:"result"`
-	Error     *replyError     `json:"error"`
-	Push      string          `json:"push"`
-	Channel   string          `json:"channel"`
-	Offset    uint64          `json:"offset"`
-	Epoch     string          `json:"epoch"`
-	Data      json.RawMessage `json:"data"`
-	Info      *struct {
+	raw     []byte
+	ID      uint64          `json:"id"`
+	Result  json.RawMessage `json:"result"`
+	Error   *replyError     `json:"error"`
+	Push    string          `json:"push"`
+	Channel string          `json:"channel"`
+	Offset  uint64          `json:"offset"`
+	Epoch   string          `json:"epoch"`
+	Data    json.RawMessage `json:"data"`
+	Info    *struct {
 		User string `json:"user"`
 	} `json:"info"`
 	Reason    string `json:"reason"`
