@@ -80,4 +80,7 @@ func (f *File) defaults() {
 	if f.Auth.HMACSecretEnv == "" && f.Auth.HMACSecretFile == "" {
 		f.Auth.HMACSecretEnv = "RAMPART_JWT_SECRET"
 	}
+	if f.API.KeysEnv == "" {
+		f.API.KeysEnv = "RAMPART_API_KEYS"
+	}
 }

@@ -347,6 +347,7 @@ func (l *loader) secrets(f *File) {
 	case hmac:
 		a.HMACSecret = []byte(l.env[a.HMACSecretEnv])
 	}
+	l.apiKeys(f)
 	for i, path := range a.PublicKeyFiles {
 		key := fmt.Sprintf("auth.public_key_files[%d]", i)
 		b, err := os.ReadFile(path)
@@ -361,6 +362,30 @@ func (l *loader) secrets(f *File) {
 		}
 		a.PublicKeys = append(a.PublicKeys, keys...)
 	}
+}
+
+// apiKeys reads the API keys: comma-separated from the variable, and one
+// per line from the file (both, so keys can be rotated).
+func (l *loader) apiKeys(f *File) {
+	f.API.Keys = append(f.API.Keys, splitKeys(l.env[f.API.KeysEnv], ",")...)
+	if f.API.KeysFile != "" {
+		b, err := os.ReadFile(f.API.KeysFile)
+		if err != nil {
+			l.add(l.node("api.keys_file"), "api.keys_file", "cannot read: %s", errors.Unwrap(err))
+			return
+		}
+		f.API.Keys = append(f.API.Keys, splitKeys(string(b), "\n")...)
+	}
+}
+
+func splitKeys(s, sep string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, sep) {
+		if k := strings.TrimSpace(part); k != "" && !strings.HasPrefix(k, "#") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // validate checks the server's settings and the binary's.

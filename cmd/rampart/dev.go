@@ -13,6 +13,7 @@ import (
 	"github.com/rampart-rt/rampart/config"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
+	"github.com/rampart-rt/rampart/web"
 )
 
 // devMode is `rampart serve --dev`: loopback only, a fresh secret, a
@@ -45,6 +46,7 @@ func (d *devMode) configure(cfg *rampart.Config, addr string) {
 	cfg.Auth.HMACSecret = d.secret
 	cfg.Origins.Allow = []string{"http://" + addr, "http://localhost:" + port(addr)}
 	cfg.Origins.AllowMissing = true
+	cfg.Pages = web.Handler()
 	cfg.Channels = []policy.Rule{
 		{Pattern: "chat:*", Subscribe: []string{policy.RoleAny}, Publish: []string{policy.RoleAny},
 			History: policy.History{Size: 100, TTL: 10 * time.Minute}, Presence: true, SanitizeHTML: true},

@@ -27,6 +27,9 @@ const fdReserve = 100
 // shutdownWait bounds how long a graceful shutdown waits for clients.
 const shutdownWait = 10 * time.Second
 
+// drainWindow spreads the closes of a drain started by SIGUSR1.
+const drainWindow = 30 * time.Second
+
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,7 +61,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(f.Log, stderr)
-	if err := run1(f, d, log, stdout); err != nil {
+	if err := run1(f, d, *path, log, stdout); err != nil {
 		log.Error("server stopped", "event", "server_error", "error", err.Error())
 		return 1
 	}
@@ -76,30 +79,40 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 // run1 runs one server until a signal stops it.
-func run1(f *config.File, d *devMode, log *slog.Logger, stdout io.Writer) error {
+func run1(f *config.File, d *devMode, path string, log *slog.Logger, stdout io.Writer) error {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	ln, err := net.Listen("tcp", f.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	scheme, tlsCfg, err := setupTLS(ctx, f, log)
+	scheme, tlsCfg, certs, err := setupTLS(ctx, f, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	addr := ln.Addr().String()
-	cfg := f.Config
-	cfg.Logger = log
-	cfg.Limits.MaxConnections = capConnections(cfg.Limits.MaxConnections, log)
-	cfg.ConnectSources = []string{"ws://" + addr, "wss://" + addr}
+	cfg := serverConfig(f, addr, log)
+	cfg.AdminSeparate = f.Metrics.Listen != ""
 	if d != nil {
 		d.configure(&cfg, addr)
 	}
-	srv, err := rampart.New(cfg)
+	bkr, err := newBroker(ctx, f.Broker)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	cfg.Broker = bkr
+	srv, err := rampart.New(cfg)
+	if err != nil {
+		ln.Close()
+		if bkr != nil {
+			_ = bkr.Close()
+		}
+		return err
+	}
+	if bkr != nil {
+		defer bkr.Close()
 	}
 	var handler http.Handler = srv
 	if d != nil {
@@ -119,13 +132,53 @@ func run1(f *config.File, d *devMode, log *slog.Logger, stdout io.Writer) error 
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	admin, err := serveAdmin(f, srv, log, errc)
+	if err != nil {
+		_ = hs.Close()
+		return err
+	}
 	log.Info("server listening", "event", "server_started", "addr", addr, "scheme", scheme, "version", version)
 	if d != nil {
 		d.announce(stdout, scheme, addr)
 	}
-	return waitForSignal(hs, srv, errc, log)
+	rl := &reloader{path: path, srv: srv, certs: certs, addr: addr, log: log}
+	if path != "" {
+		go rl.watch(ctx, 2*time.Second)
+	}
+	return waitForSignal(hs, admin, srv, rl, errc, log)
+}
+
+// serverConfig is the file's server part, with what only the binary knows.
+func serverConfig(f *config.File, addr string, log *slog.Logger) rampart.Config {
+	cfg := f.Config
+	cfg.Logger = log
+	cfg.Limits.MaxConnections = capConnections(cfg.Limits.MaxConnections, log)
+	cfg.ConnectSources = []string{"ws://" + addr, "wss://" + addr}
+	return cfg
+}
+
+// serveAdmin starts the admin listener (metrics.listen), if configured.
+func serveAdmin(f *config.File, srv *rampart.Server, log *slog.Logger, errc chan error) (*http.Server, error) {
+	if f.Metrics.Listen == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", f.Metrics.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv.AdminHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("admin listening", "event", "admin_started", "addr", ln.Addr().String())
+	return hs, nil
 }
 
 func handshakeTimeout(f *config.File) time.Duration {
@@ -135,16 +188,16 @@ func handshakeTimeout(f *config.File) time.Duration {
 	return 5 * time.Second
 }
 
-func setupTLS(ctx context.Context, f *config.File, log *slog.Logger) (string, *tls.Config, error) {
+func setupTLS(ctx context.Context, f *config.File, log *slog.Logger) (string, *tls.Config, *tlsconf.Reloader, error) {
 	if f.TLS.CertFile == "" {
-		return "http", nil, nil
+		return "http", nil, nil, nil
 	}
 	r, err := tlsconf.New(f.TLS.CertFile, f.TLS.KeyFile, f.TLS.MinVersion, log)
 	if err != nil {
-		return "", nil, fmt.Errorf("tls: %w", err)
+		return "", nil, nil, fmt.Errorf("tls: %w", err)
 	}
 	go r.Watch(ctx, tlsconf.DefaultInterval)
-	return "https", r.TLSConfig(), nil
+	return "https", r.TLSConfig(), r, nil
 }
 
 // capConnections keeps max_connections below the process's open-file
@@ -165,19 +218,34 @@ func capConnections(max int, log *slog.Logger) int {
 
 // waitForSignal serves until SIGTERM or SIGINT, then shuts down gracefully:
 // stop accepting, close every connection with 1001, wait (bounded), exit.
-func waitForSignal(hs *http.Server, srv *rampart.Server, errc chan error, log *slog.Logger) error {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+// SIGHUP reloads the configuration; SIGUSR1 drains.
+func waitForSignal(hs, admin *http.Server, srv *rampart.Server, rl *reloader, errc chan error, log *slog.Logger) error {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
-	select {
-	case err := <-errc:
-		return err
-	case sig := <-sigs:
-		log.Info("shutting down", "event", "server_stopping", "signal", sig.String(), "connections", srv.Connections())
+wait:
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				rl.reload("signal")
+			case syscall.SIGUSR1:
+				go srv.Drain(context.Background(), drainWindow)
+			default:
+				log.Info("shutting down", "event", "server_stopping", "signal", sig.String(), "connections", srv.Connections())
+				break wait
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
 	_ = hs.Shutdown(ctx)
+	if admin != nil {
+		_ = admin.Shutdown(ctx)
+	}
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

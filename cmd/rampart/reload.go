@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rampart-rt/rampart"
+	"github.com/rampart-rt/rampart/config"
+	"github.com/rampart-rt/rampart/internal/tlsconf"
+)
+
+// reloader re-reads the configuration file on SIGHUP or when it changes on
+// disk, and swaps it into the running server. A file that does not
+// validate is logged with every problem and the old configuration stays.
+type reloader struct {
+	path  string
+	srv   *rampart.Server
+	certs *tlsconf.Reloader
+	addr  string
+	log   *slog.Logger
+
+	mu   sync.Mutex // serialises reloads
+	seen fileStamp
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func stamp(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{fi.ModTime(), fi.Size()}
+}
+
+func (r *reloader) reload(why string) {
+	if r.path == "" {
+		r.log.Info("reload ignored: dev mode has no file", "event", "config_reload_failed")
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = stamp(r.path)
+	if r.certs != nil {
+		if err := r.certs.Reload(); err != nil {
+			r.log.Error("certificate reload failed; the old one stays", "event", "config_reload_failed", "error", err.Error())
+		}
+	}
+	f, err := config.Load(r.path, os.Environ())
+	if err == nil {
+		err = r.srv.Reload(serverConfig(f, r.addr, r.log))
+	}
+	if err != nil {
+		r.log.Error("configuration refused; the old one stays", "event", "config_reload_failed", "trigger", why, "error", err.Error())
+		return
+	}
+	r.log.Info("configuration file applied", "event", "config_file_reloaded", "trigger", why)
+}
+
+// watch polls the file every interval and reloads when it changed.
+func (r *reloader) watch(ctx context.Context, every time.Duration) {
+	r.mu.Lock()
+	r.seen = stamp(r.path)
+	r.mu.Unlock()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.mu.Lock()
+			changed := stamp(r.path) != r.seen
+			r.mu.Unlock()
+			if changed {
+				r.reload("file changed")
+			}
+		}
+	}
+}
