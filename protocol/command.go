@@ -195,9 +195,6 @@ func peekID(frame []byte) uint64 {
 		ID uint64 `json:"id"`
 	}
 	opts := json.JoinOptions(jsontext.AllowDuplicateNames(true), json.RejectUnknownMembers(false))
-	if depth(frame) > MaxDepth {
-		return 0
-	}
 	if err := json.Unmarshal(frame, &v, opts); err != nil {
 		return 0
 	}
