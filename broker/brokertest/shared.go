@@ -22,6 +22,7 @@ func RunShared(t *testing.T, newPair func(t *testing.T) (a, b broker.Broker)) {
 		{"SubscribedOnReturn", testSubscribedOnReturn},
 		{"OneSequenceForBothNodes", testOneSequence},
 		{"NotAfterUnsubscribe", testNotAfterUnsubscribe},
+		{"StateOutlivesANode", testStateOutlivesANode},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,6 +107,22 @@ func testNotAfterUnsubscribe(t *testing.T, a, b broker.Broker) {
 	time.Sleep(100 * time.Millisecond) // room for a stray delivery to show up
 	if got := rb.pubs(ch); len(got) != 1 {
 		t.Fatalf("b received offsets %v on %q after unsubscribing, want only 1", offsets(got), ch)
+	}
+}
+
+// testStateOutlivesANode: offsets and history live in the backend, so a
+// node that closes (or restarts) takes nothing with it.
+func testStateOutlivesANode(t *testing.T, a, b broker.Broker) {
+	start(t, a)
+	start(t, b)
+	ch, epoch := fill(t, a, 3, keep)
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	pubs, pos := mustHistory(t, b, ch, broker.HistoryRequest{Limit: -1})
+	checkPubs(t, "history after the publishing node closed", pubs, epoch, 1, 2, 3)
+	if next := mustPublish(t, b, ch, payload(4), keep); next != (broker.Position{Offset: 4, Epoch: epoch}) || pos.Offset != 3 {
+		t.Fatalf("position %+v then Publish %+v, want offset 3 then 4 in epoch %q", pos, next, epoch)
 	}
 }
 

@@ -11,3 +11,10 @@ import (
 func TestConformance(t *testing.T) {
 	brokertest.Run(t, func(*testing.T) broker.Broker { return memory.New() })
 }
+
+func BenchmarkRoundTrip(b *testing.B) {
+	brokertest.BenchmarkRoundTrip(b, func(*testing.B) (broker.Broker, broker.Broker) {
+		m := memory.New()
+		return m, m
+	})
+}

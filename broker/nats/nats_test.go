@@ -83,7 +83,7 @@ func (e *embedded) stop() {
 	}
 }
 
-func newBroker(t *testing.T, prefix string) broker.Broker {
+func newBroker(t testing.TB, prefix string) broker.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -137,4 +137,11 @@ func TestOptionsValidated(t *testing.T) {
 			t.Errorf("New(%+v) accepted invalid options", o)
 		}
 	}
+}
+
+func BenchmarkRoundTrip(b *testing.B) {
+	brokertest.BenchmarkRoundTrip(b, func(b *testing.B) (broker.Broker, broker.Broker) {
+		p := randomPrefix()
+		return newBroker(b, p), newBroker(b, p)
+	})
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/brokertest"
 	"github.com/rampart-rt/rampart/broker/redis"
@@ -79,7 +81,7 @@ func (s *server) stop() {
 
 // newBroker returns a broker with its own key prefix, so tests never see
 // each other's channels.
-func newBroker(t *testing.T, prefix string) broker.Broker {
+func newBroker(t testing.TB, prefix string) broker.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -132,5 +134,44 @@ func TestOptionsValidated(t *testing.T) {
 		if _, err := redis.New(t.Context(), o); err == nil {
 			t.Errorf("New(%+v) accepted invalid options", o)
 		}
+	}
+}
+
+func BenchmarkRoundTrip(b *testing.B) {
+	brokertest.BenchmarkRoundTrip(b, func(b *testing.B) (broker.Broker, broker.Broker) {
+		p := randomPrefix()
+		return newBroker(b, p), newBroker(b, p)
+	})
+}
+
+// TestLostStreamChangesEpoch: when Redis loses a channel's keys (eviction,
+// flush, failover to a stale replica), the position starts over in a new
+// epoch, so clients cannot mistake new offsets for old ones.
+func TestLostStreamChangesEpoch(t *testing.T) {
+	prefix := randomPrefix()
+	b := newBroker(t, prefix)
+	if err := b.Run(func(broker.Publication) {}); err != nil {
+		t.Fatal(err)
+	}
+	opts := broker.PublishOptions{HistorySize: 10, HistoryTTL: time.Minute}
+	var before broker.Position
+	for range 3 {
+		var err error
+		if before, err = b.Publish(t.Context(), "lost", []byte(`1`), "", "", opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.addr})
+	defer rdb.Close()
+	if err := rdb.Del(t.Context(), prefix+":{lost}:top").Err(); err != nil {
+		t.Fatal(err)
+	}
+	pubs, pos, err := b.History(t.Context(), "lost", broker.HistoryRequest{Limit: -1})
+	if err != nil || len(pubs) != 0 || pos.Offset != 0 || pos.Epoch == before.Epoch {
+		t.Fatalf("History after losing the keys = %v, %+v, %v; want nothing at offset 0 in an epoch other than %q", pubs, pos, err, before.Epoch)
+	}
+	next, err := b.Publish(t.Context(), "lost", []byte(`2`), "", "", opts)
+	if err != nil || next != (broker.Position{Offset: 1, Epoch: pos.Epoch}) {
+		t.Fatalf("Publish after the loss = %+v, %v; want offset 1 in epoch %q", next, err, pos.Epoch)
 	}
 }
