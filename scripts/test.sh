@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project, as CI does:
+#   scripts/test.sh
+# Installs what the tests need first (redis-server, chromium, npm packages,
+# staticcheck), idempotently. FUZZTIME sets each fuzz target's run (default 5s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export GOFLAGS=${GOFLAGS:--mod=mod}
+FUZZTIME=${FUZZTIME:-5s}
+BIN=$PWD/.cache/bin
+mkdir -p "$BIN"
+export PATH=$BIN:$PATH
+failed=0
+passed=0
+step() { printf '\n== %s\n' "$*"; }
+record() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $*"; fi; }
+
+step "dependencies"
+bash scripts/services.sh
+bash scripts/browser-deps.sh
+if ! [ -x "$BIN/staticcheck" ]; then
+	GOBIN=$BIN go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; failed=$((failed + 1))
+else
+	passed=$((passed + 1))
+fi
+
+step "go vet"
+record go vet ./...
+
+step "staticcheck"
+record staticcheck ./...
+
+step "go test -race"
+record go test -race -count=1 -timeout 15m ./...
+
+step "fuzz ($FUZZTIME each)"
+for target in \
+	./protocol:FuzzParseCommand \
+	./policy:FuzzGlob \
+	./config:FuzzParse \
+	./auth:FuzzVerify \
+	./payload:FuzzProcess \
+	./internal/origin:FuzzAllow \
+	./internal/clientip:FuzzClientIP; do
+	pkg=${target%%:*} name=${target##*:}
+	record go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg"
+done
+
+step "JavaScript client"
+record npm --prefix js test
+
+step "browser tests (headless Chromium)"
+record npm --prefix js run test:browser
+
+echo
+echo "checks: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
