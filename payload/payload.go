@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -64,13 +65,9 @@ func (p *Processor) Process(data []byte) ([]byte, error) {
 	if p == nil || (p.schema == nil && !p.sanitize) {
 		return data, nil
 	}
-	w := walker{build: p.schema != nil}
-	w.dec.Reset(bytes.NewBuffer(data)) // reads data in place, never writes to it
 	var out bytes.Buffer
-	if p.sanitize {
-		out.Grow(len(data) + len(data)/8)
-		w.enc = jsontext.NewEncoder(&out)
-	}
+	w := getWalker(data, p.schema != nil, p.sanitize, &out)
+	defer putWalker(w)
 	v, err := w.walk()
 	if err != nil {
 		return nil, err
@@ -91,10 +88,42 @@ func (p *Processor) Process(data []byte) ([]byte, error) {
 // numbers as json.Number so their text is exact), and writes an escaped copy
 // to enc when enc is not nil.
 type walker struct {
-	dec   jsontext.Decoder
-	enc   *jsontext.Encoder
-	build bool
+	dec     jsontext.Decoder
+	enc     *jsontext.Encoder // &encoder when sanitizing, else nil
+	encoder jsontext.Encoder
+	build   bool
 }
+
+// walkers keep decoder and encoder state (buffers, name sets) between calls.
+var walkers = sync.Pool{New: func() any { return new(walker) }}
+
+func getWalker(data []byte, build, sanitize bool, out *bytes.Buffer) *walker {
+	w := walkers.Get().(*walker)
+	w.build = build
+	w.dec.Reset(bytes.NewBuffer(data)) // reads data in place, never writes to it
+	w.enc = nil
+	if sanitize {
+		out.Grow(len(data) + len(data)/8)
+		// The decoder refuses duplicate names, and escaping is injective, so
+		// the encoder need not track names again.
+		w.encoder.Reset(out, jsontext.AllowDuplicateNames(true))
+		w.enc = &w.encoder
+	}
+	return w
+}
+
+// putWalker drops the references to the caller's data and output before
+// pooling w.
+func putWalker(w *walker) {
+	w.dec.Reset(eofReader{})
+	w.encoder.Reset(io.Discard)
+	w.enc = nil
+	walkers.Put(w)
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 func (w *walker) walk() (any, error) {
 	v, err := w.value(0)
@@ -124,7 +153,11 @@ func (w *walker) value(depth int) (any, error) {
 	case '[':
 		return w.array(depth + 1)
 	case '"':
-		return w.str()
+		s, err := w.str()
+		if err != nil || !w.build {
+			return nil, err
+		}
+		return s, nil
 	default:
 		return w.scalar()
 	}
@@ -191,12 +224,30 @@ func (w *walker) copyToken() error {
 	return w.enc.WriteToken(tok)
 }
 
+// str copies a string or a member name, escaped. It returns the string
+// only when building the value. Strings with nothing to escape (no markup,
+// no backslash escape that could hide some) are copied as they are.
 func (w *walker) str() (string, error) {
-	tok, err := w.dec.ReadToken()
+	raw, err := w.dec.ReadValue()
 	if err != nil {
 		return "", err
 	}
-	s := tok.String()
+	if !bytes.ContainsAny(raw, `<>&'\`) {
+		if w.enc != nil {
+			if err := w.enc.WriteValue(raw); err != nil {
+				return "", err
+			}
+		}
+		if !w.build {
+			return "", nil
+		}
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	b, err := jsontext.AppendUnquote(nil, raw)
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
 	if w.enc != nil {
 		if err := w.enc.WriteToken(jsontext.String(html.EscapeString(s))); err != nil {
 			return "", err
