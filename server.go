@@ -86,6 +86,8 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	s.setupMetrics()
+	s.log = slog.New(newLimitedHandler(s.log.Handler(), s.metrics.logsSuppressed.Inc))
 	st, err := s.newState(cfg)
 	if err != nil {
 		return nil, err
@@ -98,7 +100,6 @@ func New(cfg Config) (*Server, error) {
 	if s.broker == nil {
 		s.broker, s.ownsBkr = memory.New(), true
 	}
-	s.setupMetrics()
 	s.presence, _ = s.broker.(broker.Presence)
 	s.hub = newHub(s.broker, cfg.Limits.SendQueue, s.metrics)
 	if err := s.broker.Run(s.hub.deliver); err != nil {
