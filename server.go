@@ -10,6 +10,7 @@ package rampart
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -334,4 +335,26 @@ type gwsLogger struct{ log *slog.Logger }
 
 func (l gwsLogger) Error(v ...any) {
 	l.log.Error("websocket library error", "detail", fmt.Sprint(v...))
+}
+
+// MaxHeaderBytes bounds an HTTP request's header block; a larger one is
+// answered 431 before any handler runs.
+const MaxHeaderBytes = 8 << 10
+
+// HTTPServer returns an http.Server serving s with the timeouts a
+// WebSocket endpoint needs: the request header must arrive within
+// handshake_timeout (a client that dribbles its bytes is cut off), headers
+// are capped at MaxHeaderBytes (431), and HTTP/2 is off (an upgrade needs
+// HTTP/1.1). Upgraded connections are not affected by its timeouts.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
 }

@@ -118,17 +118,9 @@ func run1(f *config.File, d *devMode, path string, log *slog.Logger, stdout io.W
 	if d != nil {
 		handler = d.handler(srv)
 	}
-	hs := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: handshakeTimeout(f),
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    8 << 10,
-		TLSConfig:         tlsCfg,
-		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // HTTP/1.1 only: WebSocket upgrades need it
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := srv.HTTPServer()
+	hs.Handler = handler
+	hs.TLSConfig = tlsCfg
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
@@ -179,13 +171,6 @@ func serveAdmin(f *config.File, srv *rampart.Server, log *slog.Logger, errc chan
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("admin listening", "event", "admin_started", "addr", ln.Addr().String())
 	return hs, nil
-}
-
-func handshakeTimeout(f *config.File) time.Duration {
-	if f.HandshakeTimeout > 0 {
-		return f.HandshakeTimeout
-	}
-	return 5 * time.Second
 }
 
 func setupTLS(ctx context.Context, f *config.File, log *slog.Logger) (string, *tls.Config, *tlsconf.Reloader, error) {
