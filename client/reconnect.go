@@ -1,0 +1,166 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/rampart-rt/rampart/protocol"
+)
+
+// refreshTimeout bounds one token refresh: the Token call and the reply.
+const refreshTimeout = 10 * time.Second
+
+// supervise owns the connection's life: it answers refresh_required, and
+// when the connection ends it decides whether to reconnect, waits, dials
+// again and subscribes again.
+func (c *Client) supervise(s *session) {
+	for {
+		c.watch(s)
+		c.ended(s)
+		if c.ctx.Err() != nil {
+			return
+		}
+		cause := s.cause()
+		c.log.Info("connection lost", "error", cause.Error())
+		wait, ok := reconnectDelay(cause)
+		if !ok {
+			c.stop(fmt.Errorf("%w: %w", ErrClosed, cause))
+			return
+		}
+		c.setState(StateDisconnected)
+		if s = c.reconnect(wait); s == nil {
+			return
+		}
+		c.resubscribe(s)
+	}
+}
+
+// watch returns when s ends or the client is closed, refreshing the token
+// meanwhile when the server asks.
+func (c *Client) watch(s *session) {
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-c.ctx.Done():
+			<-s.done // the writer sends close 1000; the reader ends
+			return
+		case <-c.refresh:
+			c.refreshToken(s)
+		}
+	}
+}
+
+// refreshToken gets a new token and sends it. A failure is logged: the
+// server closes with 4001 at expiry and the reconnect asks for a token again.
+func (c *Client) refreshToken(s *session) {
+	ctx, cancel := context.WithTimeout(c.ctx, refreshTimeout)
+	defer cancel()
+	tok, err := c.cfg.Token(ctx)
+	if err == nil {
+		_, err = s.roundTrip(ctx, protocol.Command{Action: protocol.ActionRefresh, Token: tok}, nil)
+	}
+	if err != nil {
+		c.log.Warn("token refresh failed", "error", err.Error())
+		return
+	}
+	c.log.Debug("token refreshed")
+}
+
+// reconnect dials until it succeeds (returning the new connection), the
+// client is closed, or a refusal says trying again is pointless (nil).
+func (c *Client) reconnect(wait time.Duration) *session {
+	for attempt := 0; ; attempt++ {
+		d := max(wait, backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, attempt))
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			return nil
+		}
+		c.setState(StateConnecting)
+		s, err := c.connect(c.ctx)
+		if err == nil {
+			return s
+		}
+		if c.ctx.Err() != nil {
+			return nil
+		}
+		c.log.Info("reconnect failed", "attempt", attempt+1, "error", err.Error())
+		var ok bool
+		if wait, ok = dialRetry(err); !ok {
+			c.stop(fmt.Errorf("%w: %w", ErrClosed, err))
+			return nil
+		}
+		c.setState(StateDisconnected)
+	}
+}
+
+// backoff returns a jittered exponential delay: a random duration between
+// half and all of min·2^attempt, capped at maxD.
+func backoff(minD, maxD time.Duration, attempt int) time.Duration {
+	d := maxD
+	if attempt < 30 {
+		d = min(maxD, minD<<attempt)
+	}
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+// reconnectDelay says whether a connection that ended with cause is worth
+// reconnecting, and the least wait before it.
+func reconnectDelay(cause error) (time.Duration, bool) {
+	var ce *CloseError
+	if !errors.As(cause, &ce) {
+		return 0, true
+	}
+	switch uint16(ce.Code) {
+	case CloseAbnormal, protocol.CloseGoingAway, protocol.CloseInternalError, protocol.CloseTryAgainLater,
+		1012, 1014, // service restart, bad gateway
+		protocol.CloseTokenExpired, protocol.CloseSlowConsumer:
+		return 0, true
+	case protocol.CloseRateLimitAbuse:
+		return RateLimitBackoff, true
+	}
+	return 0, false
+}
+
+// dialRetry says whether a failed connection attempt is worth repeating,
+// and the least wait before it.
+func dialRetry(err error) (time.Duration, bool) {
+	var he *HandshakeError
+	if !errors.As(err, &he) {
+		return 0, true // network, TLS, token source, a connection closed early
+	}
+	switch {
+	case he.StatusCode == http.StatusUnauthorized:
+		return 0, true // the next attempt asks Token again
+	case he.StatusCode == http.StatusTooManyRequests || he.StatusCode >= 500:
+		return he.RetryAfter, true
+	}
+	return 0, false
+}
+
+// resubscribe sends subscribe, with the last delivered position, for every
+// subscription not yet sent on s. Replies are handled by the reader.
+func (c *Client) resubscribe(s *session) {
+	c.mu.Lock()
+	var todo []*Subscription
+	for _, sub := range c.subs {
+		if sub.sess != s {
+			sub.sess = s
+			todo = append(todo, sub)
+		}
+	}
+	c.mu.Unlock()
+	for _, sub := range todo {
+		if _, err := s.send(c.ctx, sub.command(), sub.onSubscribed); err != nil {
+			return // s ended; the next connection tries again
+		}
+	}
+}
