@@ -240,7 +240,9 @@ export class RampartClient {
   /** Reads a channel's history. */
   async history<T = unknown>(channel: string, options: HistoryOptions = {}): Promise<HistoryResult<T>> {
     const r = await this.request('history', { channel, limit: options.limit, since: options.since });
-    return { publications: (r.publications ?? []).map((p: any) => toPublication(channel, p)), offset: r.offset, epoch: r.epoch };
+    const epoch = String(r.epoch ?? '');
+    const pubs = Array.isArray(r.publications) ? r.publications : [];
+    return { publications: pubs.map((p: any) => toPublication(channel, p, epoch)), offset: Number(r.offset ?? 0), epoch };
   }
 
   /** Lists who is subscribed to a channel. */
@@ -491,7 +493,7 @@ export class RampartClient {
       this.emit('recovery_failed', { channel: sub.channel, since, offset: top.offset, epoch: top.epoch });
     }
     if (recovered) {
-      for (const p of pubs) this.deliver(sub, toPublication(sub.channel, p));
+      for (const p of pubs) this.deliver(sub, toPublication(sub.channel, p, top.epoch));
       if (sub.position && sub.position.offset < top.offset) sub.position = top;
       if (pubs.length) this.emit('recovered', { channel: sub.channel, publications: pubs.length });
     } else {
@@ -590,8 +592,10 @@ export class RampartClient {
   }
 }
 
-function toPublication(channel: string, p: any): Publication {
-  return { channel: String(p.channel ?? channel), offset: Number(p.offset), epoch: String(p.epoch ?? ''), data: p.data, info: p.info };
+// toPublication reads a publication push or an entry of a history or
+// subscribe result (which may leave out the channel and the epoch).
+function toPublication(channel: string, p: any, epoch = ''): Publication {
+  return { channel: String(p.channel ?? channel), offset: Number(p.offset), epoch: String(p.epoch ?? epoch), data: p.data, info: p.info };
 }
 
 function localError(code: string, message: string, cause?: unknown, closeCode?: number): RampartError {

@@ -73,6 +73,7 @@ describe('with a dev server', () => {
       assert.equal(got.got[0].channel, ch);
       const h = await a.history(ch, { limit: 10 });
       assert.deepEqual(h.publications.map((p) => p.offset), [r1.offset, r2.offset]);
+      assert.ok(h.publications.every((p) => p.epoch === h.epoch && p.channel === ch));
       await a.unsubscribe(ch);
       await b.publish(ch, { text: 'after' });
       await b.ping();

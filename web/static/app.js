@@ -64,8 +64,28 @@ function render(pub) {
   const d = pub.data;
   text.textContent = d && typeof d.text === 'string' ? d.text : JSON.stringify(d);
   li.append(user, text);
-  $('messages').append(li);
+  li.dataset.epoch = pub.epoch;
+  // Keep offset order within an epoch (a backfill can arrive after newer messages).
+  const list = $('messages');
+  let next = null;
+  for (const el of list.children) {
+    if (el.dataset.epoch === pub.epoch && Number(el.dataset.offset) > pub.offset) { next = el; break; }
+  }
+  list.insertBefore(li, next);
   li.scrollIntoView({ block: 'nearest' });
+}
+
+// backfill shows what the channel kept after its history was reset (a new
+// epoch): the messages up to the position the subscription resumed from.
+async function backfill({ offset, epoch }) {
+  notice('Reconnected; the server lost the earlier history.');
+  document.body.dataset.epochs = String(Number(document.body.dataset.epochs ?? '1') + 1);
+  try {
+    const h = await client.history(CHANNEL, { limit: HISTORY });
+    h.publications.filter((p) => p.epoch === epoch && p.offset <= offset).forEach(render);
+  } catch (err) {
+    showError(err);
+  }
 }
 
 async function join(user) {
@@ -80,7 +100,7 @@ async function join(user) {
     document.body.dataset.recovered = String(recovered);
     notice(`Reconnected: ${publications} missed message(s) recovered.`);
   });
-  client.on('recovery_failed', () => notice('Reconnected, but the history was lost: some messages may be missing.'));
+  client.on('recovery_failed', (ev) => backfill(ev));
   client.on('unsubscribed', ({ reason }) => notice(`The server ended the subscription (${reason}).`));
   client.on('disconnected', ({ code, reconnect, delayMs }) => {
     notice(reconnect ? `Connection lost (close ${code}); retrying in ${Math.round(delayMs / 100) / 10}s.`

@@ -202,7 +202,9 @@ export class RampartClient {
     /** Reads a channel's history. */
     async history(channel, options = {}) {
         const r = await this.request('history', { channel, limit: options.limit, since: options.since });
-        return { publications: (r.publications ?? []).map((p) => toPublication(channel, p)), offset: r.offset, epoch: r.epoch };
+        const epoch = String(r.epoch ?? '');
+        const pubs = Array.isArray(r.publications) ? r.publications : [];
+        return { publications: pubs.map((p) => toPublication(channel, p, epoch)), offset: Number(r.offset ?? 0), epoch };
     }
     /** Lists who is subscribed to a channel. */
     presence(channel) {
@@ -490,7 +492,7 @@ export class RampartClient {
         }
         if (recovered) {
             for (const p of pubs)
-                this.deliver(sub, toPublication(sub.channel, p));
+                this.deliver(sub, toPublication(sub.channel, p, top.epoch));
             if (sub.position && sub.position.offset < top.offset)
                 sub.position = top;
             if (pubs.length)
@@ -597,8 +599,10 @@ export class RampartClient {
         }
     }
 }
-function toPublication(channel, p) {
-    return { channel: String(p.channel ?? channel), offset: Number(p.offset), epoch: String(p.epoch ?? ''), data: p.data, info: p.info };
+// toPublication reads a publication push or an entry of a history or
+// subscribe result (which may leave out the channel and the epoch).
+function toPublication(channel, p, epoch = '') {
+    return { channel: String(p.channel ?? channel), offset: Number(p.offset), epoch: String(p.epoch ?? epoch), data: p.data, info: p.info };
 }
 function localError(code, message, cause, closeCode) {
     return new RampartError(code, 'rampart: ' + message, { local: true, cause, closeCode });

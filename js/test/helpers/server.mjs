@@ -71,7 +71,7 @@ export async function startServer(opts = {}) {
   const env = { ...process.env, ...opts.env };
   if (opts.redis) {
     env.RAMPART_BROKER_TYPE = 'redis';
-    env.RAMPART_BROKER_REDIS_ADDRS = opts.redis;
+    env.RAMPART_BROKER_REDIS_ADDRS = `[${opts.redis}]`;
   }
   const args = ['serve', '--dev', '--listen', `127.0.0.1:${port}`, ...(opts.args ?? [])];
   const proc = spawn(rampartBin(), args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
