@@ -52,7 +52,9 @@ type Redis struct {
 	PasswordEnv string        `yaml:"password_env"` // variable holding the password
 	DB          int           `yaml:"db"`
 	Prefix      string        `yaml:"prefix"` // key prefix; default "rampart"
-	DialTimeout time.Duration `yaml:"dial_timeout"`
+	DialTimeout time.Duration `yaml:"dial_timeout"` // default 2s
+
+	Password string `yaml:"-"` // read from password_env
 }
 
 // NATS configures the NATS broker.

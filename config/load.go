@@ -348,6 +348,9 @@ func (l *loader) secrets(f *File) {
 		a.HMACSecret = []byte(l.env[a.HMACSecretEnv])
 	}
 	l.apiKeys(f)
+	if env := f.Broker.Redis.PasswordEnv; env != "" {
+		f.Broker.Redis.Password = l.env[env]
+	}
 	for i, path := range a.PublicKeyFiles {
 		key := fmt.Sprintf("auth.public_key_files[%d]", i)
 		b, err := os.ReadFile(path)

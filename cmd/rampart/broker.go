@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/broker/nats"
+	"github.com/rampart-rt/rampart/broker/redis"
 	"github.com/rampart-rt/rampart/config"
 )
 
@@ -12,8 +14,22 @@ import (
 // in-memory broker.
 func newBroker(ctx context.Context, c config.Broker) (broker.Broker, error) {
 	switch c.Type {
-	case "memory", "":
-		return nil, nil
+	case "redis":
+		r := c.Redis
+		b, err := redis.New(ctx, redis.Options{
+			Addrs: r.Addrs, MasterName: r.MasterName, Cluster: r.Cluster,
+			Password: r.Password, DB: r.DB, Prefix: r.Prefix, DialTimeout: r.DialTimeout,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("broker: redis: %w", err)
+		}
+		return b, nil
+	case "nats":
+		b, err := nats.New(ctx, nats.Options{URL: c.NATS.URL, Prefix: c.NATS.Prefix})
+		if err != nil {
+			return nil, fmt.Errorf("broker: nats: %w", err)
+		}
+		return b, nil
 	}
-	return nil, fmt.Errorf("broker: type %q is not built into this binary", c.Type)
+	return nil, nil
 }
