@@ -53,6 +53,7 @@ func TestSchemaFail(t *testing.T) {
 		{"additionalProperties", `{"title":"a","body":"b","zz":1,"extra":2}`, `/extra: property not allowed`},
 		{"enum", `{"title":"a","body":"b","kind":"video"}`, `/kind: must be one of "text", "image", "system"`},
 		{"sibling file ref", `{"title":"a","body":"b","author":{"name":"Ada"}}`, `/author: missing property "id"`},
+		{"format asserted", `{"title":"a","body":"b","author":{"id":"u","email":"nope"}}`, `/author/email: must be a valid email`},
 		{"pattern", `{"title":"a","body":"b","tags":["ok","Bad"]}`, `/tags/1: must match pattern ^[a-z]+$`},
 		{"maxItems", `{"title":"a","body":"b","tags":["a","b","c","d","e","f"]}`, `/tags: must have <= 5 items`},
 		{"minimum", `{"title":"a","body":"b","count":-1}`, `/count: must be >= 0`},
