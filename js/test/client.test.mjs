@@ -156,6 +156,43 @@ describe('with a dev server', () => {
     }
   });
 
+  test('rate_limited carries retryAfterMs', async () => {
+    const c = client(srv, 'rita');
+    await c.connect();
+    try {
+      const ch = uniq('rate');
+      let err = null;
+      for (let i = 0; i < 40 && !err; i++) err = await c.publish(ch, i).then(() => null, (e) => e);
+      assert.ok(err instanceof RampartError, 'rate_limited within 40 publishes');
+      assert.equal(err.code, ErrorCode.RateLimited);
+      assert.ok(err.retryAfterMs > 0, `retryAfterMs ${err.retryAfterMs}`);
+      assert.ok(err.requestId);
+    } finally {
+      c.close();
+    }
+  });
+
+  test('close 1009 stops the client without reconnecting', async () => {
+    const c = client(srv, 'sam');
+    const w = await c.connect();
+    const downs = [];
+    c.on('disconnected', (d) => downs.push(d));
+    const states = [];
+    c.on('state', ({ state }) => states.push(state));
+    // Pretend the limit is larger, so the frame reaches the server.
+    const max = w.limits.max_message_bytes;
+    c.welcome.limits.max_message_bytes = max * 4;
+    const err = await c.publish(uniq('big'), 'x'.repeat(max * 2)).then(() => null, (e) => e);
+    assert.equal(err?.code, ErrorCode.ConnectionLost);
+    await waitFor(() => c.state === 'closed', { what: 'closed state' });
+    assert.equal(downs.length, 1);
+    assert.equal(downs[0].code, 1009);
+    assert.equal(downs[0].reconnect, false);
+    assert.ok(c.errors.some((e) => e.code === ErrorCode.ConnectionClosed && e.closeCode === 1009));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(states, ['closed'], 'no reconnection attempt');
+  });
+
   test('renews a short-lived token on refresh_required without reconnecting', async () => {
     let calls = 0;
     const c = client(srv, 'erin', { getToken: () => { calls++; return srv.token('erin', 3); } });
