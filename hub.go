@@ -175,14 +175,3 @@ func (h *hub) deliver(p broker.Publication) {
 	}
 	hc.pmu.Unlock()
 }
-
-// subscribers returns how many local connections subscribe to channel.
-func (h *hub) subscribers(channel string) int {
-	sh := h.shard(channel)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	if hc := sh.chans[channel]; hc != nil {
-		return len(hc.subs)
-	}
-	return 0
-}
