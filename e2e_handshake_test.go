@@ -229,3 +229,22 @@ func TestHandshakeRequestIDsDiffer(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// Upgrade and Connection may list several tokens (RFC 7230); the checks
+// accept that, and so must the upgrade itself.
+func TestHandshakeAcceptsHeaderLists(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	for _, h := range [][2]string{
+		{"Upgrade", "h2c, websocket"},
+		{"Upgrade", "websocket, h2c"},
+		{"Upgrade", "WebSocket"},
+		{"Connection", "keep-alive, Upgrade"},
+		{"Connection", "upgrade"},
+	} {
+		req := srv.request(token(t, "alice"))
+		req.Header.Set(h[0], h[1])
+		c := srv.dialWith(t, req, wstest.Options{})
+		c.ok("ping", "")
+	}
+}

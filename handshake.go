@@ -304,6 +304,11 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
 		r.Header.Del("Sec-WebSocket-Protocol")
 	}
 	r.Header.Del("Sec-WebSocket-Extensions") // compression stays off
+	// checkUpgrade accepted token lists ("Upgrade: h2c, websocket"); gws
+	// wants the bare values and would otherwise refuse after the hijack with
+	// a plain-text 400.
+	r.Header.Set("Upgrade", "websocket")
+	r.Header.Set("Connection", "Upgrade")
 	c := s.newConn(h)
 	c.releases, h.releases = h.releases, nil
 	if !s.register(c) {
