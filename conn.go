@@ -117,9 +117,6 @@ func (s *Server) unregister(c *conn) {
 func (c *conn) attach(ws *gws.Conn) {
 	c.ws = ws
 	ws.Session().Store("", c)
-	c.s.connsMu.Lock()
-	c.s.conns[c] = struct{}{}
-	c.s.connsMu.Unlock()
 	claims := c.identityClaims()
 	w := protocol.Welcome{
 		Push:      protocol.PushWelcome,
@@ -132,6 +129,11 @@ func (c *conn) attach(ws *gws.Conn) {
 		},
 	}
 	c.sendJSON(w)
+	// Visible to the sweeper only now, so that welcome stays the first
+	// frame: a refresh_required push cannot overtake it.
+	c.s.connsMu.Lock()
+	c.s.conns[c] = struct{}{}
+	c.s.connsMu.Unlock()
 	c.s.log.Info("connection opened", "event", "connection_opened", "request_id", c.requestID,
 		"client", c.id, "user", claims.Subject, "ip", c.ip, "origin", c.origin)
 	c.s.closeMu.Lock()
