@@ -137,7 +137,7 @@ func (s State) String() string {
 type Welcome struct {
 	Client            string    // this connection's id, new at every reconnect
 	User              string    // the token's subject
-	ExpiresAt         time.Time // the token's expiry; zero if it has none
+	ExpiresAt         time.Time // the token's expiry, moved by each refresh; zero if it has none
 	MaxMessageBytes   int       // largest frame the server accepts
 	MessagesPerMinute int       // the server's rate limit for this connection
 }

@@ -2,10 +2,13 @@ package client_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,8 +170,11 @@ func TestHandshakeRefused(t *testing.T) {
 			if !errors.As(err, &he) {
 				t.Fatalf("error %v (%T) is not a *client.HandshakeError", err, err)
 			}
-			if he.StatusCode != http.StatusUnauthorized || he.RequestID == "" {
-				t.Fatalf("HandshakeError = %+v, want 401 with a request id", he)
+			if he.StatusCode != http.StatusUnauthorized || he.RequestID == "" || he.Code != "unauthorized" {
+				t.Fatalf("HandshakeError = %+v, want 401 unauthorized with a request id", he)
+			}
+			if len(seen.seen) != 1 || seen.seen[0] != client.StateConnecting {
+				t.Fatalf("states %v, want only connecting", seen.seen)
 			}
 		})
 	}
@@ -218,8 +224,12 @@ func TestRefresh(t *testing.T) {
 	if n := calls.Load(); n < 2 {
 		t.Fatalf("Token called %d times, want a refresh", n)
 	}
-	if now := c.Welcome(); now.Client != first.Client || seen.count(client.StateDisconnected) != 0 {
+	now := c.Welcome()
+	if now.Client != first.Client || seen.count(client.StateDisconnected) != 0 {
 		t.Fatalf("the connection was replaced (client %s then %s, states %v)", first.Client, now.Client, seen.seen)
+	}
+	if !now.ExpiresAt.After(first.ExpiresAt) {
+		t.Fatalf("Welcome().ExpiresAt not moved by the refresh: %v then %v", first.ExpiresAt, now.ExpiresAt)
 	}
 }
 
@@ -419,5 +429,44 @@ func TestClose(t *testing.T) {
 	}
 	if seen.count(client.StateClosed) != 1 || seen.count(client.StateDisconnected) != 0 {
 		t.Fatalf("states %v", seen.seen)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	ts, _ := newServer(t, nil)
+	ts.StartTLS()
+	roots := x509.NewCertPool()
+	roots.AddCert(ts.Certificate())
+	url := "wss" + strings.TrimPrefix(ts.URL, "https") + "/ws"
+	tok := staticToken(mint(t, "alice", time.Hour))
+	c, err := client.Dial(ctxFor(t), client.Config{URL: url, Token: tok, TLSConfig: &tls.Config{RootCAs: roots}})
+	if err != nil {
+		t.Fatalf("Dial over TLS: %v", err)
+	}
+	defer c.Close()
+	if err := c.Ping(ctxFor(t)); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if c, err := client.Dial(ctxFor(t), client.Config{URL: url, Token: tok}); err == nil {
+		_ = c.Close()
+		t.Fatal("Dial trusted a certificate outside the system roots")
+	}
+}
+
+func TestOrigin(t *testing.T) {
+	srv := startServer(t, func(cfg *rampart.Config) {
+		cfg.Origins = rampart.Origins{Allow: []string{"https://app.example.com"}}
+	})
+	srv.dial(t, "alice", client.Config{Origin: "https://app.example.com"})
+	for _, origin := range []string{"", "https://evil.example.net"} {
+		c, err := client.Dial(ctxFor(t), client.Config{URL: srv.url, Origin: origin, Token: staticToken(mint(t, "alice", time.Hour))})
+		if err == nil {
+			_ = c.Close()
+			t.Fatalf("Dial with origin %q succeeded", origin)
+		}
+		var he *client.HandshakeError
+		if !errors.As(err, &he) || he.StatusCode != http.StatusForbidden {
+			t.Fatalf("Dial with origin %q: %v, want a 403 HandshakeError", origin, err)
+		}
 	}
 }

@@ -46,6 +46,14 @@ type testServer struct {
 // Cleanup shuts it down and closes the listener.
 func startServer(t *testing.T, edit func(*rampart.Config)) *testServer {
 	t.Helper()
+	ts, ln := newServer(t, edit)
+	ts.Start()
+	return &testServer{url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws", ln: ln}
+}
+
+// newServer returns a server not yet started: Start or StartTLS it.
+func newServer(t *testing.T, edit func(*rampart.Config)) (*httptest.Server, *trackingListener) {
+	t.Helper()
 	cfg := rampart.Config{
 		Origins: rampart.Origins{AllowMissing: true},
 		Auth:    rampart.Auth{HMACSecret: testSecret},
@@ -69,7 +77,6 @@ func startServer(t *testing.T, edit func(*rampart.Config)) *testServer {
 	ts := httptest.NewUnstartedServer(s)
 	ln := &trackingListener{Listener: ts.Listener}
 	ts.Listener = ln
-	ts.Start()
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -78,7 +85,7 @@ func startServer(t *testing.T, edit func(*rampart.Config)) *testServer {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	return &testServer{url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws", ln: ln}
+	return ts, ln
 }
 
 // trackingListener remembers accepted connections until taken.

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -61,13 +62,23 @@ func (c *Client) refreshToken(s *session) {
 	ctx, cancel := context.WithTimeout(c.ctx, refreshTimeout)
 	defer cancel()
 	tok, err := c.cfg.Token(ctx)
+	var res json.RawMessage
 	if err == nil {
-		_, err = s.roundTrip(ctx, protocol.Command{Action: protocol.ActionRefresh, Token: tok}, nil)
+		res, err = s.roundTrip(ctx, protocol.Command{Action: protocol.ActionRefresh, Token: tok}, nil)
 	}
 	if err != nil {
 		c.log.Warn("token refresh failed", "error", err.Error())
 		return
 	}
+	var r struct {
+		ExpiresAt int64 `json:"expires_at"`
+	}
+	_ = json.Unmarshal(res, &r)
+	c.mu.Lock()
+	if c.sess == s && r.ExpiresAt > 0 {
+		c.welcome.ExpiresAt = time.UnixMilli(r.ExpiresAt)
+	}
+	c.mu.Unlock()
 	c.log.Debug("token refreshed")
 }
 
