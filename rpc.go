@@ -174,6 +174,11 @@ func backendAnswer(status int, raw []byte) (*rpcResult, *cmdError) {
 		Error string         `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &ans); err != nil {
+		if status >= 500 {
+			e := *errUnavailable
+			e.cause = fmt.Errorf("rpc backend: status %d, answer is not JSON", status)
+			return nil, &e
+		}
 		return nil, errInternal(fmt.Errorf("rpc backend: status %d, answer is not JSON", status))
 	}
 	if ans.Error != "" || status < 200 || status > 299 {
