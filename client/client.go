@@ -45,8 +45,9 @@ type Config struct {
 	// SendQueue is how many outgoing frames wait for the writer; a call
 	// blocks (bounded by its context) while it is full. Default 64.
 	SendQueue int
-	// OnState, when set, is told every change of state. It is called from
-	// the client's own goroutine and must not block.
+	// OnState, when set, is told every change of state. Calls never
+	// overlap and StateClosed is the last; it must not block, nor call
+	// Close.
 	OnState func(State)
 }
 
@@ -155,6 +156,9 @@ type Client struct {
 	events  chan func()    // to the dispatcher, which runs handlers in order
 	refresh chan struct{}  // refresh_required seen; to the supervisor
 
+	stateMu sync.Mutex // serializes OnState calls; guards final
+	final   bool       // StateClosed was reported
+
 	mu      sync.Mutex // guards the fields below; taken before session.mu and Subscription.mu
 	sess    *session   // the open connection; nil while reconnecting
 	ready   chan struct{}
@@ -203,10 +207,15 @@ func (c *Client) goroutine(f func()) {
 	}()
 }
 
+// setState tells OnState, one call at a time; nothing after StateClosed.
 func (c *Client) setState(s State) {
-	if c.cfg.OnState != nil {
-		c.cfg.OnState(s)
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if c.final || c.cfg.OnState == nil {
+		return
 	}
+	c.final = s == StateClosed
+	c.cfg.OnState(s)
 }
 
 // connect opens one connection and makes it the current one.
@@ -250,7 +259,8 @@ func (c *Client) Err() error {
 
 // Close sends close 1000, stops reconnecting and waits for every goroutine
 // of the client to end. Handlers not yet run are dropped. It is safe to
-// call more than once.
+// call more than once, but not from a handler or OnState (it would wait
+// for itself).
 func (c *Client) Close() error {
 	c.stop(ErrClosed)
 	c.wg.Wait()

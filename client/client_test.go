@@ -470,3 +470,36 @@ func TestOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseWhileReconnecting: Close ends a reconnect waiting on Token.
+func TestCloseWhileReconnecting(t *testing.T) {
+	srv := startServer(t, nil)
+	blocked := make(chan struct{})
+	var dials atomic.Int32
+	tok := mint(t, "sub", time.Hour)
+	c := srv.dial(t, "sub", client.Config{Token: func(ctx context.Context) (string, error) {
+		if dials.Add(1) > 1 {
+			close(blocked)
+			<-ctx.Done()
+			return "", ctx.Err()
+		}
+		return tok, nil
+	}})
+	cut(srv.ln.take())
+	<-blocked
+	errc := make(chan error, 1)
+	go func() { errc <- c.Ping(context.Background()) }() // waits for a connection
+	done := make(chan struct{})
+	go func() { _ = c.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(waitFor):
+		t.Fatal("Close did not return while reconnecting")
+	}
+	if err := <-errc; !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("Ping waiting for a connection: %v, want ErrClosed", err)
+	}
+	if !errors.Is(c.Err(), client.ErrClosed) {
+		t.Fatalf("Err() = %v", c.Err())
+	}
+}

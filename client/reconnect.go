@@ -15,11 +15,18 @@ import (
 // refreshTimeout bounds one token refresh: the Token call and the reply.
 const refreshTimeout = 10 * time.Second
 
+// stableAfter is how long a connection must last for the backoff to start
+// again from MinBackoff; a connection that keeps dropping sooner keeps
+// growing it.
+const stableAfter = 30 * time.Second
+
 // supervise owns the connection's life: it answers refresh_required, and
 // when the connection ends it decides whether to reconnect, waits, dials
 // again and subscribes again.
 func (c *Client) supervise(s *session) {
+	attempt := 0
 	for {
+		opened := time.Now()
 		c.watch(s)
 		c.ended(s)
 		if c.ctx.Err() != nil {
@@ -32,8 +39,11 @@ func (c *Client) supervise(s *session) {
 			c.stop(fmt.Errorf("%w: %w", ErrClosed, cause))
 			return
 		}
+		if time.Since(opened) >= stableAfter {
+			attempt = 0
+		}
 		c.setState(StateDisconnected)
-		if s = c.reconnect(wait); s == nil {
+		if s, attempt = c.reconnect(wait, attempt); s == nil {
 			return
 		}
 		c.resubscribe(s)
@@ -82,31 +92,32 @@ func (c *Client) refreshToken(s *session) {
 	c.log.Debug("token refreshed")
 }
 
-// reconnect dials until it succeeds (returning the new connection), the
-// client is closed, or a refusal says trying again is pointless (nil).
-func (c *Client) reconnect(wait time.Duration) *session {
-	for attempt := 0; ; attempt++ {
+// reconnect dials, counting attempts from attempt, until it succeeds
+// (returning the new connection and the attempts made), the client is
+// closed, or a refusal says trying again is pointless (nil).
+func (c *Client) reconnect(wait time.Duration, attempt int) (*session, int) {
+	for ; ; attempt++ {
 		d := max(wait, backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, attempt))
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-c.ctx.Done():
 			t.Stop()
-			return nil
+			return nil, 0
 		}
 		c.setState(StateConnecting)
 		s, err := c.connect(c.ctx)
 		if err == nil {
-			return s
+			return s, attempt + 1
 		}
 		if c.ctx.Err() != nil {
-			return nil
+			return nil, 0
 		}
 		c.log.Info("reconnect failed", "attempt", attempt+1, "error", err.Error())
 		var ok bool
 		if wait, ok = dialRetry(err); !ok {
 			c.stop(fmt.Errorf("%w: %w", ErrClosed, err))
-			return nil
+			return nil, 0
 		}
 		c.setState(StateDisconnected)
 	}
