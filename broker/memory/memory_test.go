@@ -18,3 +18,10 @@ func BenchmarkRoundTrip(b *testing.B) {
 		return m, m
 	})
 }
+
+func TestPresence(t *testing.T) {
+	brokertest.RunPresence(t, func(*testing.T) (broker.Broker, broker.Broker) {
+		m := memory.New()
+		return m, m
+	})
+}

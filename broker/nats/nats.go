@@ -13,6 +13,10 @@
 //   - the stream republishes each stored message to "<prefix>.pub.<token>";
 //     nodes subscribe there with core NATS, one subscription per channel, and
 //     receive publications in stream (so offset) order.
+//   - presence lives in the stream "<prefix>_presence": one message per
+//     entry on "<prefix>.presence.<token>.<client token>" (one kept per
+//     subject), holding the user and carrying a per-message TTL, so
+//     JetStream drops an entry its node stops refreshing.
 //   - the KV bucket "<prefix>_epochs" holds the epoch handed out for a
 //     channel that has no message yet; the first publication takes it
 //     (and deletes it), so a lost stream never reuses an epoch.
@@ -113,15 +117,16 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // Broker is the NATS broker. Create it with New.
 type Broker struct {
-	opts   Options
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	msgs   chan *nats.Msg // every channel subscription delivers here
-	stop   chan struct{}
-	done   chan struct{}
-	stream string
-	bucket string
-	hs     atomic.Pointer[handles] // set by ensure
+	opts     Options
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	msgs     chan *nats.Msg // every channel subscription delivers here
+	stop     chan struct{}
+	done     chan struct{}
+	stream   string
+	bucket   string
+	presence string                  // the presence stream
+	hs       atomic.Pointer[handles] // set by ensure
 
 	mu      sync.Mutex // guards the fields below
 	handler broker.Handler
@@ -139,13 +144,14 @@ func New(ctx context.Context, opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("nats broker: %w", err)
 	}
 	b := &Broker{
-		opts:   o,
-		msgs:   make(chan *nats.Msg, 8192),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
-		stream: o.Prefix + "_hist",
-		bucket: o.Prefix + "_epochs",
-		subs:   make(map[string]*nats.Subscription),
+		opts:     o,
+		msgs:     make(chan *nats.Msg, 8192),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		stream:   o.Prefix + "_hist",
+		bucket:   o.Prefix + "_epochs",
+		presence: o.Prefix + "_presence",
+		subs:     make(map[string]*nats.Subscription),
 	}
 	nopts := append([]nats.Option{
 		nats.Timeout(o.DialTimeout),
@@ -172,6 +178,7 @@ func New(ctx context.Context, opts Options) (*Broker, error) {
 type handles struct {
 	st jetstream.Stream
 	kv jetstream.KeyValue
+	pr jetstream.Stream // presence
 }
 
 // ensure creates or updates the stream and the bucket.
@@ -207,7 +214,20 @@ func (b *Broker) ensure(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", b.bucket, err)
 	}
-	b.hs.Store(&handles{st: st, kv: kv})
+	pr, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              b.presence,
+		Subjects:          []string{p + ".presence.>"},
+		Storage:           storage,
+		Replicas:          b.opts.Replicas,
+		MaxMsgsPerSubject: 1,
+		Discard:           jetstream.DiscardOld,
+		AllowDirect:       true,
+		AllowMsgTTL:       true,
+	})
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", b.presence, err)
+	}
+	b.hs.Store(&handles{st: st, kv: kv, pr: pr})
 	return nil
 }
 

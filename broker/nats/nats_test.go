@@ -113,6 +113,13 @@ func TestShared(t *testing.T) {
 	})
 }
 
+func TestPresence(t *testing.T) {
+	p := randomPrefix()
+	brokertest.RunPresence(t, func(t *testing.T) (broker.Broker, broker.Broker) {
+		return newBroker(t, p), newBroker(t, p)
+	})
+}
+
 // TestOutage shuts the embedded server down and starts it again on the
 // same port and store.
 func TestOutage(t *testing.T) {

@@ -136,9 +136,20 @@ func New(ctx context.Context, opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("redis broker: %w", err)
 	}
 	o.Addrs = append([]string(nil), o.Addrs...)
-	b := &Broker{opts: o, rdb: o.Client, subs: make(map[string]*subState), done: make(chan struct{})}
-	if b.rdb == nil {
-		b.rdb = redis.NewUniversalClient(&redis.UniversalOptions{
+	rdb, owns, err := dial(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("redis broker: connect: %w", err)
+	}
+	return &Broker{opts: o, rdb: rdb, ownsRDB: owns, subs: make(map[string]*subState), done: make(chan struct{})}, nil
+}
+
+// dial returns o.Client, or a client built from o that it checked with a
+// PING (owned by the caller). Errors wrap broker.ErrUnavailable when Redis
+// cannot be reached.
+func dial(ctx context.Context, o Options) (redis.UniversalClient, bool, error) {
+	rdb, owns := o.Client, false
+	if rdb == nil {
+		rdb = redis.NewUniversalClient(&redis.UniversalOptions{
 			Addrs:                 o.Addrs,
 			MasterName:            o.MasterName,
 			IsClusterMode:         o.Cluster,
@@ -155,17 +166,20 @@ func New(ctx context.Context, opts Options) (*Broker, error) {
 			DialerRetries:         2,
 			DisableIdentity:       true,
 		})
-		b.ownsRDB = true
+		owns = true
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.OpTimeout)
 	defer cancel()
-	if err := b.rdb.Ping(ctx).Err(); err != nil {
-		if b.ownsRDB {
-			_ = b.rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		if owns {
+			_ = rdb.Close()
 		}
-		return nil, b.fail("connect", err)
+		if transient(err) {
+			err = fmt.Errorf("%w: %w", broker.ErrUnavailable, err)
+		}
+		return nil, false, err
 	}
-	return b, nil
+	return rdb, owns, nil
 }
 
 // Run implements broker.Broker: it opens the pub/sub connection and starts

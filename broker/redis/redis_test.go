@@ -110,6 +110,13 @@ func TestShared(t *testing.T) {
 	})
 }
 
+func TestPresence(t *testing.T) {
+	brokertest.RunPresence(t, func(t *testing.T) (broker.Broker, broker.Broker) {
+		p := randomPrefix()
+		return newBroker(t, p), newBroker(t, p)
+	})
+}
+
 // TestOutage runs last among the broker tests: it kills the package's
 // redis-server and starts a new, empty one on the same port.
 func TestOutage(t *testing.T) {
