@@ -19,6 +19,7 @@ usage:
   rampart serve --dev [--listen ADDR]   loopback dev server: fresh secret, prints a token and a demo URL
   rampart token --sub alice [--roles user,admin] [--ttl 1h]   mint an HS256 token from RAMPART_JWT_SECRET
   rampart check-config rampart.yaml     validate a configuration; exit 1 with the line and the reason
+  rampart bench --mode idle|fanout --url ws://127.0.0.1:8080/ws   loopback load generator (see docs/performance.md)
   rampart version                       print the version
 `
 
@@ -36,6 +37,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
+	case "bench":
+		return bench(args[1:], stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "version", "--version":

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/lxzan/gws"
+)
+
+// subscriber is one bench connection subscribed to one channel. Its
+// counters are written by its reader and read by anyone.
+type subscriber struct {
+	gws.BuiltinEventHandler // answers pings
+	hist                    *histogram
+	ready                   chan error // the subscribe reply, once
+
+	last       atomic.Uint64 // highest offset seen
+	received   atomic.Uint64 // publications with a new offset
+	duplicates atomic.Uint64 // publications with an offset already seen
+	gaps       atomic.Uint64 // offsets skipped
+	lastAt     atomic.Int64  // unix nanoseconds of the last publication
+	closed     atomic.Bool   // the connection ended
+}
+
+func newSubscriber(h *histogram) *subscriber {
+	return &subscriber{hist: h, ready: make(chan error, 1)}
+}
+
+var (
+	publicationPrefix = []byte(`{"push":"publication",`)
+	subscribeReply    = []byte(`{"id":1,`)
+)
+
+// subscribe sends the subscribe command and waits for its reply.
+func (s *subscriber) subscribe(ctx context.Context, ws *gws.Conn, channel string) error {
+	if err := ws.WriteMessage(gws.OpcodeText, subscribeFrame(channel)); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	select {
+	case err := <-s.ready:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(replyTimeout):
+		return fmt.Errorf("subscribe: no reply within %s", replyTimeout)
+	}
+}
+
+func (s *subscriber) OnMessage(_ *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	b := msg.Bytes()
+	switch {
+	case bytes.HasPrefix(b, publicationPrefix):
+		s.publication(b)
+	case bytes.HasPrefix(b, subscribeReply):
+		s.replied(b)
+	}
+}
+
+func (s *subscriber) OnClose(*gws.Conn, error) {
+	s.closed.Store(true)
+	s.signal(fmt.Errorf("connection closed before the subscribe reply"))
+}
+
+func (s *subscriber) signal(err error) {
+	select {
+	case s.ready <- err:
+	default:
+	}
+}
+
+func (s *subscriber) replied(b []byte) {
+	var r struct {
+		Result *struct{ Offset uint64 }
+		Error  *struct{ Code string }
+	}
+	if err := json.Unmarshal(b, &r); err != nil || r.Result == nil {
+		s.signal(fmt.Errorf("subscribe refused: %s", b))
+		return
+	}
+	s.last.Store(r.Result.Offset)
+	s.signal(nil)
+}
+
+// publication counts a publication by its offset and records its latency
+// from the send time the publisher put in data.t.
+func (s *subscriber) publication(b []byte) {
+	now := time.Now()
+	off, ok := scanUint(b, `"offset":`)
+	if !ok {
+		return
+	}
+	switch last := s.last.Load(); {
+	case off <= last:
+		s.duplicates.Add(1)
+		return
+	case off > last+1:
+		s.gaps.Add(off - last - 1)
+	}
+	s.last.Store(off)
+	s.received.Add(1)
+	s.lastAt.Store(now.UnixNano())
+	if t, ok := scanUint(b, `"t":`); ok && s.hist != nil {
+		s.hist.record(now.Sub(time.Unix(0, int64(t))))
+	}
+}
+
+// scanUint reads the unsigned integer after the first occurrence of key.
+func scanUint(b []byte, key string) (uint64, bool) {
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	b = b[i+len(key):]
+	var n uint64
+	j := 0
+	for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+		n = n*10 + uint64(b[j]-'0')
+	}
+	return n, j > 0
+}
+
+// group is a set of subscribers held by one process.
+type group struct {
+	subs  []*subscriber
+	conns []*gws.Conn
+	hist  *histogram
+}
+
+// openGroup opens cfg.Conns subscribers; channelOf names each one's channel.
+func openGroup(ctx context.Context, cfg benchConfig, hist *histogram, channelOf func(i int) string) (*group, error) {
+	d := newDialer(cfg)
+	g := &group{subs: make([]*subscriber, cfg.Conns), conns: make([]*gws.Conn, cfg.Conns), hist: hist}
+	var opened atomic.Int64
+	err := openAll(ctx, cfg.Conns, cfg.Concurrency, func(i int) error {
+		k := cfg.First + i
+		s := newSubscriber(hist)
+		ws, err := d.dial(k, "bench-"+strconv.Itoa(k%cfg.Users), s)
+		if err != nil {
+			return err
+		}
+		g.subs[i], g.conns[i] = s, ws
+		if err := s.subscribe(ctx, ws, channelOf(k)); err != nil {
+			return err
+		}
+		opened.Add(1)
+		return nil
+	})
+	if err != nil {
+		g.close()
+		return nil, fmt.Errorf("after %d of %d subscribers: %w", opened.Load(), cfg.Conns, err)
+	}
+	return g, nil
+}
+
+func (g *group) close() { closeAll(g.conns) }
+
+// closedCount counts connections that ended while held.
+func (g *group) closedCount() int {
+	n := 0
+	for _, s := range g.subs {
+		if s != nil && s.closed.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// runIdle opens idle subscribed connections, holds them for cfg.Duration
+// (or until SIGINT/SIGTERM), then closes them.
+func runIdle(ctx context.Context, cfg benchConfig, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	g, err := openGroup(ctx, cfg, nil, func(i int) string {
+		if cfg.Channels == 1 {
+			return cfg.Channel
+		}
+		return cfg.Channel + "." + strconv.Itoa(i%cfg.Channels)
+	})
+	if err != nil {
+		return err
+	}
+	defer g.close()
+	fmt.Fprintf(stdout, "idle: %d connections open and subscribed in %s\n", cfg.Conns, time.Since(start).Round(time.Millisecond))
+	select {
+	case <-ctx.Done():
+	case <-time.After(cfg.Duration):
+	}
+	fmt.Fprintf(stdout, "idle: held for %s; %d closed meanwhile by the server\n", time.Since(start).Round(time.Second), g.closedCount())
+	return nil
+}
+
+// waitFinal waits until every subscriber has seen offset final, at most
+// drain.
+func (g *group) waitFinal(ctx context.Context, final uint64, drain time.Duration) {
+	deadline := time.Now().Add(drain)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		done := true
+		for _, s := range g.subs {
+			if s.last.Load() < final && !s.closed.Load() {
+				done = false
+				break
+			}
+		}
+		if done {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// result sums the group's counters; missing counts offsets up to final
+// that a subscriber never saw after its last one.
+func (g *group) result(final uint64) groupResult {
+	r := groupResult{Subscribers: len(g.subs), Buckets: g.hist.sparse()}
+	for _, s := range g.subs {
+		r.Received += s.received.Load()
+		r.Duplicates += s.duplicates.Load()
+		r.Gaps += s.gaps.Load()
+		if last := s.last.Load(); last < final {
+			r.Missing += final - last
+		}
+		r.LastAt = max(r.LastAt, s.lastAt.Load())
+		if s.closed.Load() {
+			r.Closed++
+		}
+	}
+	return r
+}
+
+// runSubscriberChild is one subscriber process of --procs: it opens its
+// subscribers, says "ready", reads "final N" from stdin, waits for the
+// deliveries and writes its result as JSON.
+func runSubscriberChild(ctx context.Context, cfg benchConfig, stdin io.Reader, stdout io.Writer) error {
+	hist := new(histogram)
+	g, err := openGroup(ctx, cfg, hist, func(int) string { return cfg.Channel })
+	if err != nil {
+		return err
+	}
+	defer g.close()
+	fmt.Fprintln(stdout, "ready")
+	lines := make(chan string, 1)
+	go func() {
+		var line string
+		_, _ = fmt.Fscanln(stdin, &line)
+		lines <- line
+	}()
+	var final uint64
+	select {
+	case line := <-lines:
+		final, _ = strconv.ParseUint(line, 10, 64)
+	case <-ctx.Done():
+	}
+	g.waitFinal(ctx, final, cfg.Drain)
+	return json.NewEncoder(stdout).Encode(g.result(final))
+}
+
+// childExe is the program the --procs children run: this binary.
+var childExe = os.Executable
