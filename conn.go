@@ -34,8 +34,10 @@ type conn struct {
 	claims   *auth.Claims
 	subs     map[string]bool // channel -> presence tracked
 	queue    []frame
-	writing  bool      // a writer goroutine is running
-	closing  bool      // a close frame is queued or sent; nothing more is queued
+	writing  bool   // a writer goroutine is running
+	closing  bool   // a close frame is queued or sent; nothing more is queued
+	sent     uint16 // the close code the server sent, if it closed first
+	sentWhy  string
 	notified time.Time // the expiry refresh_required was sent for
 
 	// Owned by the reader goroutine.
@@ -189,7 +191,7 @@ func (c *conn) enqueue(f frame) bool {
 	c.writing = true
 	c.mu.Unlock()
 	if start {
-		go c.flush()
+		c.startWriter()
 	}
 	return true
 }
@@ -203,18 +205,28 @@ func (c *conn) closeWith(code uint16, reason string) {
 		return
 	}
 	c.closing = true
+	c.sent, c.sentWhy = code, reason
 	c.queue = append(c.queue[:0], frame{close: true, code: code, data: []byte(reason)})
 	start := !c.writing
 	c.writing = true
 	c.mu.Unlock()
 	if start {
-		go c.flush()
+		c.startWriter()
 	}
 }
 
 // drop ends the connection at once, without a close frame.
 func (c *conn) drop() {
 	_ = c.ws.NetConn().Close()
+}
+
+// startWriter runs flush on a goroutine that Shutdown waits for.
+func (c *conn) startWriter() {
+	c.s.writers.Add(1)
+	go func() {
+		defer c.s.writers.Done()
+		c.flush()
+	}()
 }
 
 // flush writes queued frames until the queue is empty. Every write has a
@@ -315,6 +327,7 @@ func (c *conn) closed(err error) {
 	c.subs = nil
 	c.queue = nil
 	user := c.claims.Subject
+	sent, sentWhy := c.sent, c.sentWhy
 	c.mu.Unlock()
 	for ch, tracked := range subs {
 		c.s.hub.unsubscribe(c, ch)
@@ -325,6 +338,9 @@ func (c *conn) closed(err error) {
 	c.releaseCounts()
 	c.s.unregister(c)
 	code, reason := closeInfo(err)
+	if sent != 0 {
+		code, reason = sent, sentWhy
+	}
 	if _, known := protocol.CloseCodes[code]; known || code == 0 {
 		c.s.metrics.closes.WithLabelValues(codeLabel(code)).Inc()
 	} else {

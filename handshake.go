@@ -1,15 +1,19 @@
 package rampart
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/lxzan/gws"
 	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/protocol"
 )
@@ -317,7 +321,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
 		s.reject(w, r, http.StatusServiceUnavailable, "unavailable", "server closing")
 		return
 	}
-	ws, err := up.Upgrade(w, r)
+	ws, err := upgradeKeepingBytes(up, w, r)
 	if err != nil {
 		c.releaseCounts()
 		s.unregister(c)
@@ -333,4 +337,20 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
 // equalSecret compares two secrets in constant time; empty never matches.
 func equalSecret(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// upgradeKeepingBytes hijacks the connection and upgrades it, keeping any
+// bytes the client sent right after its request (gws's own hijack would
+// drop what net/http had already buffered).
+func upgradeKeepingBytes(up *gws.Upgrader, w http.ResponseWriter, r *http.Request) (*gws.Conn, error) {
+	netConn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	var src io.Reader = netConn
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), netConn)
+	}
+	return up.UpgradeFromConn(netConn, bufio.NewReaderSize(src, readBufferSize), r)
 }

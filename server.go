@@ -67,6 +67,7 @@ type Server struct {
 	bg       sync.WaitGroup // background goroutines
 	live     sync.WaitGroup // connections, until their OnClose ran
 	calls    sync.WaitGroup // rpc calls in flight
+	writers  sync.WaitGroup // per-connection writers while they run
 }
 
 // New validates cfg and returns a ready server. It returns every
@@ -245,6 +246,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if first {
 		s.calls.Wait()
+		s.writers.Wait()
 		s.bg.Wait()
 		s.closeParts()
 	}
