@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rampart-rt/rampart"
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/nats"
 	"github.com/rampart-rt/rampart/broker/redis"
@@ -15,11 +16,7 @@ import (
 func newBroker(ctx context.Context, c config.Broker) (broker.Broker, error) {
 	switch c.Type {
 	case "redis":
-		r := c.Redis
-		b, err := redis.New(ctx, redis.Options{
-			Addrs: r.Addrs, MasterName: r.MasterName, Cluster: r.Cluster,
-			Password: r.Password, DB: r.DB, Prefix: r.Prefix, DialTimeout: r.DialTimeout,
-		})
+		b, err := redis.New(ctx, redisOptions(c.Redis))
 		if err != nil {
 			return nil, fmt.Errorf("broker: redis: %w", err)
 		}
@@ -32,4 +29,26 @@ func newBroker(ctx context.Context, c config.Broker) (broker.Broker, error) {
 		return b, nil
 	}
 	return nil, nil
+}
+
+func redisOptions(r config.Redis) redis.Options {
+	return redis.Options{
+		Addrs: r.Addrs, MasterName: r.MasterName, Cluster: r.Cluster,
+		Password: r.Password, DB: r.DB, Prefix: r.Prefix, DialTimeout: r.DialTimeout,
+	}
+}
+
+// newLimiter returns the cluster-wide connection limiter for the
+// configured broker and a func that closes it: with Redis the limits hold
+// across every node on that Redis; otherwise (memory, nats) nil, and each
+// node counts its own connections.
+func newLimiter(ctx context.Context, c config.Broker) (rampart.Limiter, func(), error) {
+	if c.Type != "redis" {
+		return nil, func() {}, nil
+	}
+	l, err := redis.NewLimiter(ctx, redis.LimiterOptions{Options: redisOptions(c.Redis)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("limiter: redis: %w", err)
+	}
+	return l, func() { _ = l.Close() }, nil
 }

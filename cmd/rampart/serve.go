@@ -103,7 +103,15 @@ func run1(f *config.File, d *devMode, path string, log *slog.Logger, stdout io.W
 		return err
 	}
 	cfg.Broker = bkr
-	srv, err := rampart.New(cfg)
+	lim, closeLim, err := newLimiter(ctx, f.Broker)
+	if err == nil {
+		cfg.Limiter = lim
+		defer closeLim() // after the shutdown below has released every count
+	}
+	var srv *rampart.Server
+	if err == nil {
+		srv, err = rampart.New(cfg)
+	}
 	if err != nil {
 		ln.Close()
 		if bkr != nil {
