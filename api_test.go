@@ -82,7 +82,7 @@ func TestAPIPublishReachesSubscribers(t *testing.T) {
 		t.Fatal("no X-Request-Id")
 	}
 	p := c.nextPush()
-	if p.Push != "publication" || string(p.Data) != `{"text":"&lt;b&gt;hi&lt;/b&gt;"}` || p.Info.User != "" {
+	if p.Push != "publication" || string(p.Data) != `{"text":"&lt;b&gt;hi&lt;/b&gt;"}` || p.Info != nil {
 		t.Fatalf("delivered %s", p.raw)
 	}
 	status, body, _ = s.apiCall(t, "GET", "/api/history?channel=strict:a&limit=5", apiKeyB, "")

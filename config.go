@@ -206,6 +206,11 @@ func (c Config) Validate() error {
 		}
 	}
 	c.Auth.validate(bad)
+	if err := authConfig(c.Auth, nil).Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			bad("auth", "%s", strings.TrimPrefix(e.Error(), "auth: "))
+		}
+	}
 	c.Limits.validate(bad)
 	c.RPC.validate(bad)
 	c.API.validate(bad)
@@ -231,25 +236,10 @@ var knownAlgorithms = map[string]bool{
 }
 
 func (a *Auth) validate(bad func(path, format string, args ...any)) {
-	hmac, public := false, false
 	for _, alg := range a.Algorithms {
-		switch {
-		case !knownAlgorithms[alg]:
+		if !knownAlgorithms[alg] {
 			bad("auth.algorithms", "unknown algorithm %q (allowed: HS256 HS384 HS512 RS256 PS256 ES256 EdDSA)", alg)
-		case strings.HasPrefix(alg, "HS"):
-			hmac = true
-		default:
-			public = true
 		}
-	}
-	if hmac && len(a.HMACSecret) < 32 {
-		bad("auth.hmac_secret_env", "an HS algorithm needs a secret of at least 32 bytes")
-	}
-	if public && len(a.PublicKeys) == 0 && a.JWKSURL == "" {
-		bad("auth.public_key_files", "RS/PS/ES/EdDSA algorithms need public_key_files or jwks_url")
-	}
-	if a.JWKSURL != "" && a.Issuer == "" {
-		bad("auth.issuer", "jwks_url needs an issuer, so keys are bound to it")
 	}
 	if a.Leeway < 0 || a.Leeway > 5*time.Minute {
 		bad("auth.leeway", "must be between 0 and 5m")

@@ -218,3 +218,7 @@ func (c Config) validateJWKS() []error {
 	}
 	return errs
 }
+
+// Validate checks cfg the way New does, without fetching anything, and
+// returns every problem at once.
+func (c Config) Validate() error { return c.withDefaults().validate() }

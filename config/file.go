@@ -51,7 +51,7 @@ type Redis struct {
 	Cluster     bool          `yaml:"cluster"`      // Redis Cluster
 	PasswordEnv string        `yaml:"password_env"` // variable holding the password
 	DB          int           `yaml:"db"`
-	Prefix      string        `yaml:"prefix"` // key prefix; default "rampart"
+	Prefix      string        `yaml:"prefix"`       // key prefix; default "rampart"
 	DialTimeout time.Duration `yaml:"dial_timeout"` // default 2s
 
 	Password string `yaml:"-"` // read from password_env

@@ -92,7 +92,7 @@ func (l *loader) add(node *yaml.Node, key, format string, args ...any) {
 	where := l.name
 	if v, ok := l.setBy[key]; ok {
 		where = v
-	} else if node != nil {
+	} else if node != nil && node.Line > 0 {
 		where = fmt.Sprintf("%s:%d", l.name, node.Line)
 	}
 	l.problems = append(l.problems, Problem{Where: where, Key: key, Reason: fmt.Sprintf(format, args...)})
@@ -404,6 +404,9 @@ func (l *loader) validate(f *File) {
 		}
 	}
 	l.validateListen(f)
+	if f.API.AdminOnly && f.Metrics.Listen == "" {
+		l.add(l.node("api.admin_only"), "api.admin_only", "needs metrics.listen: the API would be served nowhere")
+	}
 	switch f.Log.Format {
 	case "json", "text":
 	default:

@@ -93,7 +93,7 @@ func TestBadValues(t *testing.T) {
 		{"wrong type", "limits:\n  burst: lots\n", "cannot unmarshal", nil},
 		{"bad duration", "limits:\n  ping_interval: soon\n", "line 2: cannot unmarshal", nil},
 		{"bad env value", "", "RAMPART_LIMITS_BURST", []string{"RAMPART_LIMITS_BURST=many"}},
-		{"missing secret", "", "auth.hmac_secret_env: an HS algorithm needs a secret", []string{}},
+		{"missing secret", "", "HMACSecret must be at least 32 bytes", []string{}},
 		{"not a mapping", "- a\n- b\n", "the top level must be a mapping", nil},
 		{"plaintext allowed loudly", "listen: 0.0.0.0:1\ninsecure_allow_plaintext: true\nlimits: {burst: 0}\n", "limits.burst", nil},
 		{"tls half", "tls: {cert_file: a.pem}\n", "cert_file and key_file go together", nil},

@@ -93,6 +93,9 @@ func EncodePublication(channel string, offset uint64, epoch string, data []byte,
 	b, _ = jsontext.AppendQuote(b, epoch)
 	b = append(b, `,"data":`...)
 	b = append(b, data...)
+	if user == "" { // published by the server itself
+		return append(b, '}')
+	}
 	b = append(b, `,"info":{"user":`...)
 	b, _ = jsontext.AppendQuote(b, user)
 	return append(b, `}}`...)

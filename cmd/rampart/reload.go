@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"reflect"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 // validate is logged with every problem and the old configuration stays.
 type reloader struct {
 	path  string
+	file  *config.File // as the process started; what needs a restart is compared with it
 	srv   *rampart.Server
 	certs *tlsconf.Reloader
 	addr  string
@@ -61,6 +63,32 @@ func (r *reloader) reload(why string) {
 		return
 	}
 	r.log.Info("configuration file applied", "event", "config_file_reloaded", "trigger", why)
+	if keys := restartOnly(r.file, f); len(keys) > 0 {
+		r.log.Warn("some changes need a restart and were not applied", "event", "config_restart_needed", "keys", keys)
+	}
+}
+
+// restartOnly lists the keys that differ between old and new but only
+// take effect at start.
+func restartOnly(old, new *config.File) []string {
+	if old == nil {
+		return nil
+	}
+	var keys []string
+	diff := func(key string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			keys = append(keys, key)
+		}
+	}
+	diff("listen", old.Listen, new.Listen)
+	diff("path", old.Path, new.Path)
+	diff("handshake_timeout", old.HandshakeTimeout, new.HandshakeTimeout)
+	diff("tls", old.TLS, new.TLS)
+	diff("metrics", old.Metrics, new.Metrics)
+	diff("log", old.Log, new.Log)
+	diff("broker", old.Broker, new.Broker)
+	diff("api.admin_only", old.API.AdminOnly, new.API.AdminOnly)
+	return keys
 }
 
 // watch polls the file every interval and reloads when it changed.

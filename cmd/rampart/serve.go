@@ -143,7 +143,7 @@ func run1(f *config.File, d *devMode, path string, log *slog.Logger, stdout io.W
 	if d != nil {
 		d.announce(stdout, scheme, addr)
 	}
-	rl := &reloader{path: path, srv: srv, certs: certs, addr: addr, log: log}
+	rl := &reloader{path: path, file: f, srv: srv, certs: certs, addr: addr, log: log}
 	if path != "" {
 		go rl.watch(ctx, 2*time.Second)
 	}
