@@ -16,9 +16,9 @@ import (
 	"github.com/rampart-rt/rampart/policy"
 )
 
-const (
-	apiKeyA = "key-a-0123456789abcdefghijklmnop"
-	apiKeyB = "key-b-0123456789abcdefghijklmnop"
+var (
+	apiKeyA = rememberSecret("key-a-0123456789abcdefghijklmnop")
+	apiKeyB = rememberSecret("key-b-0123456789abcdefghijklmnop")
 )
 
 // apiCall makes one HTTP API request and decodes the JSON answer.

@@ -37,7 +37,9 @@ var testRules = []policy.Rule{
 // baseConfig is generous everywhere a test does not look, so that only the
 // limit under test can trip.
 func baseConfig() Config {
+	rememberSecret(string(testSecret))
 	return Config{
+		Logger:  runLogger(),
 		Origins: Origins{AllowMissing: true},
 		Auth:    Auth{HMACSecret: testSecret},
 		Limits: Limits{
@@ -90,7 +92,7 @@ func mint(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims)
 	if err != nil {
 		t.Fatalf("signing a token: %v", err)
 	}
-	return tok
+	return rememberSecret(tok)
 }
 
 // token mints a valid HS256 token for sub with roles, lasting an hour.
