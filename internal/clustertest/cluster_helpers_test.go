@@ -113,10 +113,19 @@ func randomID() string {
 
 // limits are the connection limits a test's nodes run with.
 type limits struct {
-	perIP, perUser int
+	perIP, perUser   int
+	perMinute, burst int // messages per connection; 0: 600000 and 10000
+	sendQueue        int // 0: 4096
 }
 
 var roomy = limits{perIP: 1000, perUser: 1000}
+
+func orInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
 
 // redisBroker is the broker section for the package's Redis, with a
 // prefix of the test's own.
@@ -138,9 +147,9 @@ limits:
   max_connections_per_ip: %d
   max_connections_per_user: %d
   handshakes_per_ip_per_minute: 100000
-  messages_per_minute: 600000
-  burst: 10000
-  send_queue: 4096
+  messages_per_minute: %d
+  burst: %d
+  send_queue: %d
 channels:
   - pattern: "room:*"
     subscribe: ["*"]
@@ -149,7 +158,7 @@ channels:
     presence: true
 broker: %s
 log: { format: json, level: info }
-`, l.perIP, l.perUser, brokerYAML)
+`, l.perIP, l.perUser, orInt(l.perMinute, 600000), orInt(l.burst, 10000), orInt(l.sendQueue, 4096), brokerYAML)
 }
 
 // node is one `rampart serve` process.
