@@ -94,7 +94,7 @@ export function foreignServer(html) {
     });
     srv.listen(0, '127.0.0.1', () => ok({
       base: `http://127.0.0.1:${srv.address().port}`,
-      close: () => new Promise((r) => srv.close(r)),
+      close: () => new Promise((r) => { srv.close(r); srv.closeAllConnections(); }),
     }));
   });
 }
