@@ -47,6 +47,10 @@ func (d *devMode) configure(cfg *rampart.Config, addr string) {
 	cfg.Origins.Allow = []string{"http://" + addr, "http://localhost:" + port(addr)}
 	cfg.Origins.AllowMissing = true
 	cfg.Pages = web.Handler()
+	// Every dev client shares 127.0.0.1: per-IP limits sized for one person's
+	// browser tabs and scripts, not for the internet.
+	cfg.Limits.MaxConnectionsPerIP = 100
+	cfg.Limits.HandshakesPerIPPerMin = 600
 	cfg.Channels = []policy.Rule{
 		{Pattern: "chat:*", Subscribe: []string{policy.RoleAny}, Publish: []string{policy.RoleAny},
 			History: policy.History{Size: 100, TTL: 10 * time.Minute}, Presence: true, SanitizeHTML: true},
