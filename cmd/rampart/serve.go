@@ -86,54 +86,28 @@ func run1(f *config.File, d *devMode, path string, log *slog.Logger, stdout io.W
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	defer ln.Close() // a no-op once Serve has closed it
 	scheme, tlsCfg, certs, err := setupTLS(ctx, f, log)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	addr := ln.Addr().String()
-	cfg := serverConfig(f, addr, log)
-	cfg.AdminSeparate = f.Metrics.Listen != ""
-	if d != nil {
-		d.configure(&cfg, addr)
-	}
-	bkr, err := newBroker(ctx, f.Broker)
+	srv, cleanup, err := buildServer(ctx, f, d, addr, log)
 	if err != nil {
-		ln.Close()
 		return err
 	}
-	cfg.Broker = bkr
-	lim, closeLim, err := newLimiter(ctx, f.Broker)
-	if err == nil {
-		cfg.Limiter = lim
-		defer closeLim() // after the shutdown below has released every count
-	}
-	var srv *rampart.Server
-	if err == nil {
-		srv, err = rampart.New(cfg)
-	}
-	if err != nil {
-		ln.Close()
-		if bkr != nil {
-			_ = bkr.Close()
-		}
-		return err
-	}
-	if bkr != nil {
-		defer bkr.Close()
-	}
-	var handler http.Handler = srv
-	if d != nil {
-		handler = d.handler(srv)
-	}
+	defer cleanup() // after the shutdown in waitForSignal released every count
 	hs := srv.HTTPServer()
-	hs.Handler = handler
+	if d != nil {
+		hs.Handler = d.handler(srv)
+	}
 	hs.TLSConfig = tlsCfg
+	var served net.Listener = ln
 	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg)
+		served = tls.NewListener(ln, tlsCfg)
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(served) }()
 	admin, err := serveAdmin(f, srv, log, errc)
 	if err != nil {
 		_ = hs.Close()
@@ -148,6 +122,43 @@ func run1(f *config.File, d *devMode, path string, log *slog.Logger, stdout io.W
 		go rl.watch(ctx, 2*time.Second)
 	}
 	return waitForSignal(hs, admin, srv, rl, errc, log)
+}
+
+// buildServer connects the broker and the connection limiter the file
+// names and creates the server on them. cleanup closes them, in reverse.
+func buildServer(ctx context.Context, f *config.File, d *devMode, addr string, log *slog.Logger) (*rampart.Server, func(), error) {
+	cfg := serverConfig(f, addr, log)
+	cfg.AdminSeparate = f.Metrics.Listen != ""
+	if d != nil {
+		d.configure(&cfg, addr)
+	}
+	var closers []func()
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	bkr, err := newBroker(ctx, f.Broker)
+	if err != nil {
+		return nil, nil, err
+	}
+	if bkr != nil {
+		cfg.Broker = bkr
+		closers = append(closers, func() { _ = bkr.Close() })
+	}
+	lim, closeLim, err := newLimiter(ctx, f.Broker)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	cfg.Limiter = lim
+	closers = append(closers, closeLim)
+	srv, err := rampart.New(cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return srv, cleanup, nil
 }
 
 // serverConfig is the file's server part, with what only the binary knows.
