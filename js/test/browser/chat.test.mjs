@@ -48,7 +48,7 @@ describe('demo page', () => {
     try {
       const before = (await texts(b)).length;
       for (const m of evil) await say(a, m);
-      await b.waitForFunction((n) => document.querySelectorAll('#messages li').length >= n, before + evil.length);
+      await b.waitForFunction((n) => document.querySelectorAll('#messages li').length >= n, before + evil.length, { polling: 50 });
       await new Promise((r) => setTimeout(r, 500)); // time for an image error handler to fire
       assert.deepEqual(b.dialogs, []);
       assert.deepEqual(a.dialogs, []);

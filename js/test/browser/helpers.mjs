@@ -68,8 +68,8 @@ export async function openChat(context, base, user, { ttl } = {}) {
 /** Sends a chat message from page through the form. */
 export async function say(page, text) {
   await page.fill('#text', text);
-  await page.click('#send button');
-  await page.waitForFunction(() => document.getElementById('text').value === '', null, { timeout: 10000 });
+  await page.press('#text', 'Enter');
+  await page.waitForFunction(() => document.getElementById('text').value === '', null, { timeout: 10000, polling: 50 });
 }
 
 /** The texts of the messages page shows, in order. */
@@ -82,7 +82,7 @@ export async function waitForTexts(page, wanted, timeout = 15000) {
   await page.waitForFunction((w) => {
     const have = [...document.querySelectorAll('#messages li .text')].map((e) => e.textContent);
     return w.every((x) => have.includes(x));
-  }, wanted, { timeout });
+  }, wanted, { timeout, polling: 50 });
 }
 
 /** A plain HTTP server on 127.0.0.1 (another origin) serving one page. */
