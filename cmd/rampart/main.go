@@ -19,6 +19,7 @@ usage:
   rampart serve --dev [--listen ADDR]   loopback dev server: fresh secret, prints a token and a demo URL
   rampart token --sub alice [--roles user,admin] [--ttl 1h]   mint an HS256 token from RAMPART_JWT_SECRET
   rampart check-config rampart.yaml     validate a configuration; exit 1 with the line and the reason
+  rampart audit ws://127.0.0.1:8080/ws --token T [--origin O] [--json]   probe a running server from outside; exit 1 if a check fails
   rampart bench --mode idle|fanout --url ws://127.0.0.1:8080/ws   loopback load generator (see docs/performance.md)
   rampart version                       print the version
 `
@@ -41,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return bench(args[1:], stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
+	case "audit":
+		return audit(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "rampart", version)
 		return 0
