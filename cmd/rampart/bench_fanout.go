@@ -42,7 +42,9 @@ func runFanout(ctx context.Context, cfg benchConfig, log io.Writer) (*fanoutRepo
 		}
 		return nil, err
 	}
-	r.Published, r.PublishErrors, r.FirstErr = int(pub.ok.Load()), int(pub.failed.Load()), pub.firstErr()
+	r.PublishErrors, r.FirstErr = int(pub.failed.Load()), pub.firstErr()
+	r.Unanswered = pub.sent - int(pub.ok.Load()) - r.PublishErrors
+	r.Published = int(pub.ok.Load()) + r.Unanswered // an unanswered publish may still have been accepted
 	final := pub.maxOffset.Load()
 	var results []groupResult
 	if g != nil {
@@ -70,6 +72,7 @@ func serverCPU(pid int) (time.Duration, error) {
 type publisher struct {
 	gws.BuiltinEventHandler
 	start     time.Time
+	sent      int
 	ok        atomic.Int64
 	failed    atomic.Int64
 	maxOffset atomic.Uint64
@@ -129,7 +132,11 @@ func publish(ctx context.Context, cfg benchConfig) (*publisher, error) {
 			}
 		}
 	}
-	for deadline := time.Now().Add(replyTimeout); p.ok.Load()+p.failed.Load() < int64(total) && time.Now().Before(deadline); {
+	p.sent = total
+	for deadline := time.Now().Add(max(replyTimeout, cfg.Drain)); p.ok.Load()+p.failed.Load() < int64(total) && time.Now().Before(deadline); {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return p, nil

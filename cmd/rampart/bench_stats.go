@@ -103,8 +103,9 @@ type groupResult struct {
 type fanoutReport struct {
 	Subscribers   int
 	Procs         int
-	Published     int    // publications the server accepted
-	PublishErrors int    // publications it refused
+	Published     int    // publications sent and not refused
+	PublishErrors int    // publications the server refused
+	Unanswered    int    // publications without a reply by the end (counted as published)
 	FirstErr      string // the first refusal
 	Expected      uint64 // Subscribers * Published
 	Received      uint64
@@ -151,8 +152,8 @@ func (r *fanoutReport) DeliveriesPerSecond() float64 {
 
 func (r *fanoutReport) print(w io.Writer) {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
-	fmt.Fprintf(w, "fanout: %d subscribers in %d process(es); %d publications accepted, %d refused\n",
-		r.Subscribers, r.Procs, r.Published, r.PublishErrors)
+	fmt.Fprintf(w, "fanout: %d subscribers in %d process(es); %d publications (%d without a reply), %d refused\n",
+		r.Subscribers, r.Procs, r.Published, r.Unanswered, r.PublishErrors)
 	if r.FirstErr != "" {
 		fmt.Fprintf(w, "first refusal: %s\n", r.FirstErr)
 	}
