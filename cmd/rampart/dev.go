@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"strconv"
 	"time"
 
@@ -28,7 +30,14 @@ func newDevMode(listen string) (*devMode, *config.File, error) {
 	}
 	d := &devMode{secret: make([]byte, 32)}
 	_, _ = rand.Read(d.secret)
-	f, err := config.Parse("dev", nil, []string{"RAMPART_JWT_SECRET=" + string(d.secret)})
+	// The environment still sets keys (a broker, say); the secret is always fresh.
+	env := []string{"RAMPART_JWT_SECRET=" + string(d.secret)}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, config.EnvPrefix) && !strings.HasPrefix(kv, "RAMPART_JWT_SECRET=") {
+			env = append(env, kv)
+		}
+	}
+	f, err := config.Parse("dev", nil, env)
 	if err != nil {
 		return nil, nil, err
 	}
