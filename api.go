@@ -105,8 +105,12 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, status int, co
 }
 
 func (s *Server) apiCmdError(w http.ResponseWriter, r *http.Request, e *cmdError) {
-	if e.cause != nil {
+	switch {
+	case e.cause == nil:
+	case e.code == protocol.CodeInternal:
 		s.log.Error("api request failed", "event", "internal_error", "request_id", w.Header().Get("X-Request-Id"), "error", e.cause.Error())
+	default:
+		s.log.Warn("api request could not be served", "event", "unavailable", "request_id", w.Header().Get("X-Request-Id"), "error", e.cause.Error())
 	}
 	status := map[protocol.Code]int{
 		protocol.CodeBadRequest: http.StatusBadRequest, protocol.CodeForbidden: http.StatusForbidden,

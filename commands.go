@@ -108,8 +108,12 @@ func (c *conn) admit() *cmdError {
 // fail answers a command with an error and counts violations.
 func (c *conn) fail(id uint64, e *cmdError) {
 	rid := c.s.newRequestID()
-	if e.cause != nil {
+	switch {
+	case e.cause == nil:
+	case e.code == protocol.CodeInternal:
 		c.s.log.Error("command failed", "event", "internal_error", "request_id", rid, "client", c.id, "error", e.cause.Error())
+	default:
+		c.s.log.Warn("command could not be served", "event", "unavailable", "request_id", rid, "client", c.id, "error", e.cause.Error())
 	}
 	pe := protocol.Error{Code: e.code, Message: e.message, RequestID: rid}
 	if e.code == protocol.CodeRateLimited {

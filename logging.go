@@ -13,7 +13,7 @@ import (
 // rampart_log_events_suppressed_total. Everything else is always logged.
 var highRateEvents = []string{
 	"handshake_rejected", "authz_denied", "limit_hit", "slow_consumer",
-	"api_refused", "token_refresh_failed", "pong_timeout", "broker_error",
+	"api_refused", "token_refresh_failed", "pong_timeout", "broker_error", "unavailable",
 }
 
 // Per high-rate event: this many lines a second, in bursts of up to
