@@ -216,15 +216,14 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	}
 	b, err := protocol.EncodeResult(cmd.ID, res)
 	if err != nil {
-		c.s.hub.unsubscribe(c, cmd.Channel)
-		c.forget(cmd.Channel)
+		c.drop1(cmd.Channel)
 		return nil, errInternal(err)
+	}
+	if rule.Presence { // before the reply: whoever hears of the subscription finds it in presence
+		c.s.joinPresence(cmd.Channel, c)
 	}
 	c.send(b)
 	c.s.hub.activate(c, cmd.Channel, res.Offset)
-	if rule.Presence {
-		c.s.joinPresence(cmd.Channel, c)
-	}
 	return nil, nil
 }
 

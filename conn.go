@@ -28,7 +28,7 @@ type conn struct {
 	ip        string
 	origin    string
 	opened    time.Time
-	releases  []func() // connection-limit counts to give back at close
+	held      held // connection-limit counts to give back at close
 
 	mu       sync.Mutex // guards the fields below
 	claims   *auth.Claims
@@ -96,14 +96,6 @@ func (s *Server) register(*conn) bool {
 	s.live.Add(1)
 	s.nconns.Add(1)
 	return true
-}
-
-// releaseCounts gives back the connection-limit counts; called once.
-func (c *conn) releaseCounts() {
-	for _, f := range c.releases {
-		f()
-	}
-	c.releases = nil
 }
 
 func (s *Server) unregister(c *conn) {
@@ -335,7 +327,7 @@ func (c *conn) closed(err error) {
 			c.s.leavePresence(ch, c.id)
 		}
 	}
-	c.releaseCounts()
+	c.s.release(&c.held)
 	c.s.unregister(c)
 	code, reason := closeInfo(err)
 	if sent != 0 {
@@ -416,5 +408,18 @@ func (e *events) OnMessage(ws *gws.Conn, msg *gws.Message) {
 		c.closeWith(protocol.CloseUnsupportedData, "binary frames not accepted")
 		return
 	}
-	c.handle(msg.Bytes())
+	c.handleAside(msg.Bytes())
+}
+
+// handleAside runs the command on a short-lived goroutine and waits for it.
+// Commands still run one after another, but their deep call stacks (JSON,
+// schemas, the broker) never grow the reader's: an idle connection's
+// reader keeps the smallest stack, which is most of what it costs.
+func (c *conn) handleAside(frame []byte) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.handle(frame)
+	}()
+	<-done
 }

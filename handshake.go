@@ -27,14 +27,25 @@ type handshake struct {
 	origin    string
 	offered   bool // the client offered rampart.v1
 	claims    *auth.Claims
-	releases  []func()
+	held      held
 }
 
-func (h *handshake) release() {
-	for _, f := range h.releases {
-		f()
+// held records the connection-limit counts a handshake took, so that each
+// is given back exactly once: by the handshake when a later check fails,
+// else by the connection when it closes.
+type held struct {
+	ip, user      string
+	hasIP, hasUsr bool
+}
+
+func (s *Server) release(h *held) {
+	if h.hasIP {
+		s.limiter.ReleaseIP(h.ip)
 	}
-	h.releases = nil
+	if h.hasUsr {
+		s.limiter.ReleaseUser(h.user)
+	}
+	*h = held{}
 }
 
 // handleWebSocket runs the handshake checks in the documented order; a
@@ -43,7 +54,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	h := &handshake{requestID: s.newRequestID(), origin: r.Header.Get("Origin")}
 	h.ip = s.st().clientIP.ClientIP(r.RemoteAddr, r.Header).String()
 	w.Header().Set("X-Request-Id", h.requestID)
-	defer h.release() // a no-op once the connection owns the counts
+	defer s.release(&h.held) // a no-op once the connection owns the counts
 	if !s.checkProtocol(w, r) || !s.checkCapacity(w, r, h) || !s.checkOrigin(w, r) {
 		return
 	}
@@ -102,8 +113,7 @@ func (s *Server) checkCapacity(w http.ResponseWriter, r *http.Request, h *handsh
 		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "max_connections_per_ip")
 		return false
 	}
-	ip := h.ip
-	h.releases = append(h.releases, func() { s.limiter.ReleaseIP(ip) })
+	h.held.ip, h.held.hasIP = h.ip, true
 	return true
 }
 
@@ -149,7 +159,7 @@ func (s *Server) checkUser(w http.ResponseWriter, r *http.Request, h *handshake)
 		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "max_connections_per_user")
 		return false
 	}
-	h.releases = append(h.releases, func() { s.limiter.ReleaseUser(user) })
+	h.held.user, h.held.hasUsr = user, true
 	return true
 }
 
@@ -314,16 +324,16 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
 	r.Header.Set("Upgrade", "websocket")
 	r.Header.Set("Connection", "Upgrade")
 	c := s.newConn(h)
-	c.releases, h.releases = h.releases, nil
+	c.held, h.held = h.held, held{}
 	if !s.register(c) {
-		c.releaseCounts()
+		s.release(&c.held)
 		w.Header().Set("Retry-After", "5")
 		s.reject(w, r, http.StatusServiceUnavailable, "unavailable", "server closing")
 		return
 	}
 	ws, err := upgradeKeepingBytes(up, w, r)
 	if err != nil {
-		c.releaseCounts()
+		s.release(&c.held)
 		s.unregister(c)
 		s.log.Info("upgrade failed", "event", "handshake_rejected", "reason", err.Error(), "request_id", h.requestID, "ip", h.ip)
 		return

@@ -25,6 +25,7 @@ import (
 
 	"github.com/lxzan/gws"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/broker"
@@ -118,6 +119,9 @@ func (s *Server) setupMetrics() {
 	reg := s.cfg.Registry
 	if reg == nil {
 		r := prometheus.NewRegistry()
+		// A registry of the server's own also reports the Go runtime and the
+		// process (memory, goroutines, open files) for the operator.
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg, s.gatherer = r, r
 	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		s.gatherer = g
@@ -156,8 +160,8 @@ func (s *Server) newUpgrader(l Limits, subprotocols []string) *gws.Upgrader {
 // Buffer sizes per connection: small, since most connections are idle and
 // frames larger than the buffer are read straight into a pooled buffer.
 const (
-	readBufferSize  = 1024
-	writeBufferSize = 1024
+	readBufferSize  = 512
+	writeBufferSize = 512
 )
 
 func (s *Server) routes() *http.ServeMux {
@@ -355,7 +359,7 @@ func (s *Server) HTTPServer() *http.Server {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    MaxHeaderBytes,
+		MaxHeaderBytes:    MaxHeaderBytes - 4096, // net/http allows 4096 bytes more than this
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

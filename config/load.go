@@ -115,9 +115,6 @@ func (l *loader) parse(src []byte) *File {
 	}
 	l.checkKeys(l.root, reflect.TypeOf(File{}), "")
 	l.applyEnv()
-	if len(l.problems) > 0 {
-		return nil
-	}
 	f := new(File)
 	if err := l.root.Decode(f); err != nil {
 		l.problems = append(l.problems, Problem{Where: l.name, Reason: yamlReason(err)})

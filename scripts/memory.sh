@@ -68,7 +68,7 @@ channels:
 log: { format: json, level: warn }
 EOF
 
-GODEBUG=gctrace=1 "$BIN" serve --config "$WORK/rampart.yaml" 2>"$WORK/server.log" &
+GOGC=${GOGC:-} GODEBUG=gctrace=1${GODEBUG_EXTRA:+,$GODEBUG_EXTRA} "$BIN" serve --config "$WORK/rampart.yaml" 2>"$WORK/server.log" &
 SERVER=$!
 wait_for 20 curl -sf "http://127.0.0.1:$PORT/healthz" -o /dev/null || { cat "$WORK/server.log"; exit 1; }
 sleep 2
@@ -106,6 +106,11 @@ done
 after=$(rss_kib)
 echo "RSS after: $after KiB"
 grep '^gc ' "$WORK/server.log" | tail -1 | sed 's/^/last GC: /' || true
+# Where the memory is, from the Go runtime's own accounting.
+curl -sf "http://127.0.0.1:$PORT/metrics" | awk -v n="$CONNS" '
+	/^go_memstats_(heap_inuse|heap_idle|heap_released|stack_inuse|sys|mspan_inuse|other_sys)_bytes / {
+		printf "  %-40s %8.1f MiB  %6.2f KiB per connection\n", $1, $2 / 1048576, $2 / 1024 / n
+	}' || true
 awk -v b="$before" -v a="$after" -v n="$CONNS" -v t="$TARGET_KIB" 'BEGIN {
 	k = (a - b) / n
 	printf "server memory per idle subscribed connection: %.2f KiB (target %s KiB: %s)\n", k, t, (k <= t ? "met" : "over")
