@@ -192,13 +192,10 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 		return nil, e
 	}
 	c.mu.Lock()
-	_, dup := c.subs[cmd.Channel]
+	dup := c.subs.find(cmd.Channel) >= 0
 	full := len(c.subs) >= c.s.st().cfg.Limits.MaxSubscriptions
 	if !dup && !full {
-		if c.subs == nil {
-			c.subs = make(map[string]bool, 1)
-		}
-		c.subs[cmd.Channel] = rule.Presence
+		c.subs = append(c.subs, sub{channel: cmd.Channel, tracked: rule.Presence})
 	}
 	c.mu.Unlock()
 	switch {
@@ -229,7 +226,7 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 
 func (c *conn) forget(channel string) {
 	c.mu.Lock()
-	delete(c.subs, channel)
+	c.subs.remove(channel)
 	c.mu.Unlock()
 }
 
@@ -243,8 +240,7 @@ func (c *conn) unsubscribe(cmd *protocol.Command) (any, *cmdError) {
 // drop1 ends one subscription: no delivery reaches c on it afterwards.
 func (c *conn) drop1(channel string) bool {
 	c.mu.Lock()
-	tracked, ok := c.subs[channel]
-	delete(c.subs, channel)
+	ok, tracked := c.subs.remove(channel)
 	c.mu.Unlock()
 	if !ok {
 		return false
@@ -363,7 +359,8 @@ func (c *conn) recheck(reason string) {
 	rules, id := c.s.st().rules, c.identity()
 	c.mu.Lock()
 	var gone []string
-	for ch := range c.subs {
+	for _, sb := range c.subs {
+		ch := sb.channel
 		if _, ok := rules.Allow(policy.Subscribe, ch, id); !ok {
 			gone = append(gone, ch)
 		}

@@ -269,7 +269,7 @@ func (l *Limits) validate(bad func(path, format string, args ...any)) {
 		{"limits.messages_per_minute", l.MessagesPerMinute, 1, 1 << 20},
 		{"limits.burst", l.Burst, 1, 1 << 20},
 		{"limits.max_violations", l.MaxViolations, 1, 1 << 20},
-		{"limits.max_subscriptions", l.MaxSubscriptions, 1, 1 << 16},
+		{"limits.max_subscriptions", l.MaxSubscriptions, 1, 4096},
 		{"limits.send_queue", l.SendQueue, 1, 1 << 16},
 		{"limits.max_history_limit", l.MaxHistoryLimit, 1, 1 << 20},
 		{"limits.rate_limit_abuse_threshold", l.RateLimitAbuseThreshold, 1, 1 << 20},

@@ -32,7 +32,7 @@ type conn struct {
 
 	mu       sync.Mutex // guards the fields below
 	claims   *auth.Claims
-	subs     map[string]bool // channel -> presence tracked
+	subs     subs
 	queue    []frame
 	writing  bool   // a writer goroutine is running
 	closing  bool   // a close frame is queued or sent; nothing more is queued
@@ -321,10 +321,10 @@ func (c *conn) closed(err error) {
 	user := c.claims.Subject
 	sent, sentWhy := c.sent, c.sentWhy
 	c.mu.Unlock()
-	for ch, tracked := range subs {
-		c.s.hub.unsubscribe(c, ch)
-		if tracked {
-			c.s.leavePresence(ch, c.id)
+	for _, sb := range subs {
+		c.s.hub.unsubscribe(c, sb.channel)
+		if sb.tracked {
+			c.s.leavePresence(sb.channel, c.id)
 		}
 	}
 	c.s.release(&c.held)

@@ -59,9 +59,9 @@ func (c *conn) trackedChannels() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
-	for ch, tracked := range c.subs {
-		if tracked {
-			out = append(out, ch)
+	for _, sb := range c.subs {
+		if sb.tracked {
+			out = append(out, sb.channel)
 		}
 	}
 	return out

@@ -25,6 +25,7 @@ usage:
 `
 
 func main() {
+	tuneRuntime(os.Args)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
