@@ -28,7 +28,8 @@ type conn struct {
 	ip        string
 	origin    string
 	opened    time.Time
-	held      held // connection-limit counts to give back at close
+	held      held      // connection-limit counts to give back at close
+	deadline  time.Time // the write deadline set last; the writer's own
 
 	mu       sync.Mutex // guards the fields below
 	claims   *auth.Claims
@@ -209,8 +210,10 @@ func (c *conn) closeWith(code uint16, reason string) {
 
 // drop ends the connection at once, without a close frame.
 func (c *conn) drop() {
-	_ = c.ws.NetConn().Close()
+	_ = c.batch().Conn.Close() // not the batchConn's Close, which would first send what it holds
 }
+
+func (c *conn) batch() *batchConn { return c.ws.NetConn().(*batchConn) }
 
 // startWriter runs flush on a goroutine that Shutdown waits for.
 func (c *conn) startWriter() {
@@ -235,18 +238,44 @@ func (c *conn) flush() {
 			return
 		}
 		c.mu.Unlock()
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.st().cfg.Limits.WriteTimeout))
-		for i := range batch {
-			if !c.write(&batch[i]) {
-				c.drop()
-				c.mu.Lock()
-				c.closing, c.writing, c.queue = true, false, nil
-				c.mu.Unlock()
-				return
-			}
-			batch[i] = frame{}
+		c.extendWriteDeadline()
+		ok := c.writeBatch(batch)
+		clear(batch)
+		if !ok {
+			c.drop()
+			c.mu.Lock()
+			c.closing, c.writing, c.queue = true, false, nil
+			c.mu.Unlock()
+			return
 		}
 	}
+}
+
+// extendWriteDeadline keeps the write deadline between half and all of
+// limits.write_timeout ahead, setting it only when it has run down: a
+// deadline costs a call into the poller, and one per delivery showed in
+// profiles. Called by the writer only.
+func (c *conn) extendWriteDeadline() {
+	now := time.Now()
+	timeout := c.s.st().cfg.Limits.WriteTimeout
+	if c.deadline.Sub(now) > timeout/2 {
+		return
+	}
+	c.deadline = now.Add(timeout)
+	_ = c.ws.SetWriteDeadline(c.deadline)
+}
+
+// writeBatch writes frames with one network write where it can.
+func (c *conn) writeBatch(frames []frame) bool {
+	bc := c.batch()
+	bc.begin()
+	for i := range frames {
+		if !c.write(&frames[i]) {
+			_ = bc.end()
+			return false
+		}
+	}
+	return bc.end() == nil
 }
 
 func (c *conn) write(f *frame) bool {

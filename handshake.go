@@ -362,5 +362,5 @@ func upgradeKeepingBytes(up *gws.Upgrader, w http.ResponseWriter, r *http.Reques
 		early, _ := brw.Reader.Peek(n)
 		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), netConn)
 	}
-	return up.UpgradeFromConn(netConn, bufio.NewReaderSize(src, readBufferSize), r)
+	return up.UpgradeFromConn(&batchConn{Conn: netConn}, bufio.NewReaderSize(src, readBufferSize), r)
 }
