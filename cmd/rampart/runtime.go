@@ -15,12 +15,12 @@ import (
 // settings that keep an idle connection small, unless the operator set
 // them (see docs/performance.md for the measurements):
 //
-//   - GOGC=50: the heap grows by half, not by all, before a collection;
+//   - GOGC=40: the heap grows by 40%, not by 100%, before a collection;
 //   - GODEBUG=adaptivestackstart=0: goroutines start at 2 KiB. This setting
 //     is read only when the process starts, so the binary re-executes
 //     itself once with it added to the environment.
 const (
-	defaultGOGC       = 50
+	defaultGOGC       = 40
 	stackStartSetting = "adaptivestackstart=0"
 )
 
