@@ -87,7 +87,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Prefix = "rampart"
 	}
 	if !prefixRE.MatchString(o.Prefix) {
-		errs = append(errs, errors.New("Prefix must be 1 to 32 letters, digits, '_' or '-'"))
+		errs = append(errs, errors.New("nats: option Prefix must be 1 to 32 letters, digits, '_' or '-'"))
 	}
 	if o.Replicas == 0 {
 		o.Replicas = 1
@@ -96,7 +96,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxHistory = 1000
 	}
 	if o.Replicas < 1 || o.MaxHistory < 1 {
-		errs = append(errs, errors.New("Replicas and MaxHistory must be positive"))
+		errs = append(errs, errors.New("nats: options Replicas and MaxHistory must be positive"))
 	}
 	o.DialTimeout = orDefault(o.DialTimeout, 2*time.Second)
 	o.OpTimeout = orDefault(o.OpTimeout, 3*time.Second)

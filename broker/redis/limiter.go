@@ -142,7 +142,7 @@ func (o LimiterOptions) withDefaults() (LimiterOptions, error) {
 	}
 	o.Lease = orDefault(o.Lease, 30*time.Second)
 	if o.Lease < time.Second {
-		errs = append(errs, errors.New("Lease must be at least 1s"))
+		errs = append(errs, errors.New("redis: option Lease must be at least 1s"))
 	}
 	return o, errors.Join(errs...)
 }

@@ -77,16 +77,16 @@ func (o Options) withDefaults() (Options, error) {
 		errs = append(errs, errors.New("several addresses need MasterName (Sentinel) or Cluster"))
 	}
 	if o.Cluster && o.MasterName != "" {
-		errs = append(errs, errors.New("Cluster and MasterName exclude each other"))
+		errs = append(errs, errors.New("redis: options Cluster and MasterName exclude each other"))
 	}
 	if o.Cluster && o.DB != 0 {
-		errs = append(errs, errors.New("Redis Cluster has only DB 0"))
+		errs = append(errs, errors.New("redis: a Redis Cluster has only DB 0"))
 	}
 	if o.Prefix == "" {
 		o.Prefix = "rampart"
 	}
 	if strings.ContainsAny(o.Prefix, "{}") {
-		errs = append(errs, errors.New("Prefix must not contain { or }"))
+		errs = append(errs, errors.New("redis: option Prefix must not contain { or }"))
 	}
 	o.DialTimeout = orDefault(o.DialTimeout, 2*time.Second)
 	o.OpTimeout = orDefault(o.OpTimeout, 3*time.Second)

@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -241,7 +240,7 @@ func buildRampart(t *testing.T, dir string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("the go command is needed to build the binary: %v", err)
 	}
 	bin := filepath.Join(dir, "rampart")
 	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
