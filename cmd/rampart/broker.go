@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rampart-rt/rampart"
 	"github.com/rampart-rt/rampart/broker"
@@ -13,9 +16,10 @@ import (
 
 // newBroker connects the configured broker; nil means the server's own
 // in-memory broker.
-func newBroker(ctx context.Context, c config.Broker) (broker.Broker, error) {
+func newBroker(ctx context.Context, c config.Broker, log *slog.Logger) (broker.Broker, error) {
 	switch c.Type {
 	case "redis":
+		goredis.SetLogger(redisLogger{log}) // its own lines would not be JSON
 		b, err := redis.New(ctx, redisOptions(c.Redis))
 		if err != nil {
 			return nil, fmt.Errorf("broker: redis: %w", err)
@@ -29,6 +33,14 @@ func newBroker(ctx context.Context, c config.Broker) (broker.Broker, error) {
 		return b, nil
 	}
 	return nil, nil
+}
+
+// redisLogger sends go-redis's messages (dial failures, reconnects) to the
+// server's log.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn("redis client", "event", "broker_error", "op", "redis", "error", fmt.Sprintf(format, v...))
 }
 
 func redisOptions(r config.Redis) redis.Options {

@@ -138,7 +138,7 @@ func buildServer(ctx context.Context, f *config.File, d *devMode, addr string, l
 			closers[i]()
 		}
 	}
-	bkr, err := newBroker(ctx, f.Broker)
+	bkr, err := newBroker(ctx, f.Broker, log)
 	if err != nil {
 		return nil, nil, err
 	}
