@@ -3,7 +3,6 @@ package rampart
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -50,10 +49,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 // adminDrain starts draining: POST /admin/drain?window=30s with an API key.
 func (s *Server) adminDrain(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", s.newRequestID())
-	auth := r.Header.Get("Authorization")
-	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") || !s.st().apiKeys.valid(strings.TrimSpace(auth[7:])) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-admin"`)
-		s.apiError(w, r, http.StatusUnauthorized, "unauthorized", "missing or invalid API key")
+	if !s.checkAPIKey(w, r, "rampart-admin") {
 		return
 	}
 	window := s.st().cfg.Limits.ShutdownSpread

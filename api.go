@@ -86,15 +86,32 @@ func (s *Server) apiHandler() http.Handler {
 	protected := cop.Handler(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", s.newRequestID())
-		auth := r.Header.Get("Authorization")
-		if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") || !s.st().apiKeys.valid(strings.TrimSpace(auth[7:])) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-api"`)
-			s.apiError(w, r, http.StatusUnauthorized, "unauthorized", "missing or invalid API key")
+		if !s.checkAPIKey(w, r, "rampart-api") {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, int64(s.st().cfg.API.MaxBodyBytes))
 		protected.ServeHTTP(w, r)
 	})
+}
+
+// checkAPIKey answers 401 unless the request carries a valid API key as
+// its bearer token.
+func (s *Server) checkAPIKey(w http.ResponseWriter, r *http.Request, realm string) bool {
+	if s.st().apiKeys.valid(bearerToken(r)) {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+	s.apiError(w, r, http.StatusUnauthorized, "unauthorized", "missing or invalid API key")
+	return false
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header, or "".
+func bearerToken(r *http.Request) string {
+	v := r.Header.Get("Authorization")
+	if len(v) < 7 || !strings.EqualFold(v[:7], "bearer ") {
+		return ""
+	}
+	return strings.TrimSpace(v[7:])
 }
 
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, status int, code, reason string) {

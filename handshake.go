@@ -245,8 +245,8 @@ func (s *Server) findToken(r *http.Request, carried string) (token, source strin
 	for _, src := range s.st().cfg.Auth.Sources {
 		switch src {
 		case SourceHeader:
-			if v := r.Header.Get("Authorization"); len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-				return strings.TrimSpace(v[7:]), src
+			if v := bearerToken(r); v != "" {
+				return v, src
 			}
 		case SourceSubprotocol:
 			if carried != "" {
