@@ -62,7 +62,7 @@ func (s *Server) adminDrain(w http.ResponseWriter, r *http.Request) {
 		window = d
 	}
 	n := s.Connections()
-	go s.Drain(context.Background(), window)
+	s.goBackground(func() { s.Drain(s.ctx, window) })
 	writeJSON(w, http.StatusAccepted, map[string]any{"draining": true, "connections": n, "window": window.String()})
 }
 

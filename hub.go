@@ -168,7 +168,7 @@ func (h *hub) deliver(p broker.Publication) {
 	hc.pmu.Lock()
 	for c, buf := range hc.pending {
 		if len(*buf) >= h.queue {
-			go c.closeWith(protocol.CloseSlowConsumer, "slow consumer")
+			c.closeWith(protocol.CloseSlowConsumer, "slow consumer")
 			continue
 		}
 		*buf = append(*buf, p)

@@ -64,7 +64,9 @@ type Server struct {
 	draining atomic.Bool
 	closeMu  sync.Mutex // guards closed
 	closed   bool
-	stop     chan struct{}  // closed by Shutdown
+	stop     chan struct{}   // closed by Shutdown
+	ctx      context.Context // canceled by Shutdown: ends a drain in progress
+	cancel   context.CancelFunc
 	bg       sync.WaitGroup // background goroutines
 	live     sync.WaitGroup // connections, until their OnClose ran
 	calls    sync.WaitGroup // rpc calls in flight
@@ -86,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 		stop:      make(chan struct{}),
 		reqPrefix: randomHex(4),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -235,6 +238,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed = true
 	s.closeMu.Unlock()
 	if first {
+		s.cancel()
 		close(s.stop)
 		s.spreadClose(ctx, s.st().cfg.Limits.ShutdownSpread, protocol.CloseGoingAway, "server shutting down")
 	}
@@ -300,7 +304,14 @@ func (s *Server) snapshot() []*conn {
 	return out
 }
 
+// goBackground runs f on a goroutine that Shutdown waits for; after
+// Shutdown began it does nothing.
 func (s *Server) goBackground(f func()) {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return
+	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
