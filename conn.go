@@ -16,7 +16,9 @@ import (
 )
 
 // conn is one WebSocket connection. The reader goroutine (gws's ReadLoop)
-// runs commands; a writer goroutine exists only while frames are queued.
+// hands each command to a short-lived goroutine and waits for it, so
+// commands run one at a time; a writer goroutine exists only while frames
+// are queued.
 //
 // Lock order: hub shard lock, then conn.mu. conn.mu is never held while
 // calling into the hub, the broker or the network.
@@ -41,7 +43,7 @@ type conn struct {
 	sentWhy  string
 	notified time.Time // the expiry refresh_required was sent for
 
-	// Owned by the reader goroutine.
+	// Owned by the command being run (commands run one at a time).
 	limiter    *rate.Limiter
 	violations int
 	violStart  time.Time
