@@ -475,9 +475,6 @@ func (c *wssClient) ping(id int) {
 // dropping connections, a refused reload that keeps the old configuration,
 // and a graceful SIGTERM.
 func TestServeProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	dir := t.TempDir()
 	bin := buildRampart(t, dir)
 	certs := newPKI(t, dir)
