@@ -17,7 +17,8 @@ import (
 )
 
 // state is everything Reload may replace, built and checked whole before it
-// is swapped in: a request sees one state from start to end.
+// is swapped in: every lookup sees one whole configuration, never half of
+// a reload.
 type state struct {
 	cfg            Config
 	rules          *policy.Rules
