@@ -26,7 +26,7 @@ func newBroker(ctx context.Context, c config.Broker, log *slog.Logger) (broker.B
 		}
 		return b, nil
 	case "nats":
-		b, err := nats.New(ctx, nats.Options{URL: c.NATS.URL, Prefix: c.NATS.Prefix})
+		b, err := nats.New(ctx, natsOptions(c.NATS))
 		if err != nil {
 			return nil, fmt.Errorf("broker: nats: %w", err)
 		}
@@ -43,6 +43,10 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 	l.log.Warn("redis client", "event", "broker_error", "op", "redis", "error", fmt.Sprintf(format, v...))
 }
 
+func natsOptions(n config.NATS) nats.Options {
+	return nats.Options{URL: n.URL, Prefix: n.Prefix}
+}
+
 func redisOptions(r config.Redis) redis.Options {
 	return redis.Options{
 		Addrs: r.Addrs, MasterName: r.MasterName, Cluster: r.Cluster,
@@ -51,16 +55,24 @@ func redisOptions(r config.Redis) redis.Options {
 }
 
 // newLimiter returns the cluster-wide connection limiter for the
-// configured broker and a func that closes it: with Redis the limits hold
-// across every node on that Redis; otherwise (memory, nats) nil, and each
-// node counts its own connections.
+// configured broker and a func that closes it: with Redis or NATS the
+// limits hold across every node on that broker (counted on the same Redis
+// or NATS); with the memory broker nil, and the node counts its own
+// connections.
 func newLimiter(ctx context.Context, c config.Broker) (rampart.Limiter, func(), error) {
-	if c.Type != "redis" {
-		return nil, func() {}, nil
+	switch c.Type {
+	case "redis":
+		l, err := redis.NewLimiter(ctx, redis.LimiterOptions{Options: redisOptions(c.Redis)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("limiter: redis: %w", err)
+		}
+		return l, func() { _ = l.Close() }, nil
+	case "nats":
+		l, err := nats.NewLimiter(ctx, nats.LimiterOptions{Options: natsOptions(c.NATS)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("limiter: nats: %w", err)
+		}
+		return l, func() { _ = l.Close() }, nil
 	}
-	l, err := redis.NewLimiter(ctx, redis.LimiterOptions{Options: redisOptions(c.Redis)})
-	if err != nil {
-		return nil, nil, fmt.Errorf("limiter: redis: %w", err)
-	}
-	return l, func() { _ = l.Close() }, nil
+	return nil, func() {}, nil
 }

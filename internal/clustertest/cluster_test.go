@@ -194,6 +194,27 @@ func TestNATSCrossNodeDeliveryAndHistory(t *testing.T) {
 	checkPubs(t, "recovered", res.Publications, 26, n, got[0].Epoch)
 }
 
+// TestNATSPerIPLimitAcrossNodes: with the NATS broker too,
+// max_connections_per_ip counts the connections of every node.
+func TestNATSPerIPLimitAcrossNodes(t *testing.T) {
+	t.Parallel()
+	url := startNATS(t)
+	nodes := startNodes(t, 2, configYAML(natsBroker(url, "rt"+randomID()), limits{perIP: 2, perUser: 1000}))
+	first := dial(t, nodes[0], "u1")
+	dial(t, nodes[0], "u2")
+	if _, status, _ := tryDial(t, nodes[1], "u3"); status != http.StatusTooManyRequests {
+		t.Fatalf("third connection from the IP on %s: status %d, want 429", nodes[1].name, status)
+	}
+	_ = first.ws.Close()
+	eventually(t, "a connection allowed again once one closed", func() bool {
+		c, status, _ := tryDial(t, nodes[1], "u3")
+		if c != nil {
+			_ = c.ws.Close()
+		}
+		return status == http.StatusSwitchingProtocols
+	})
+}
+
 // TestRedisOutage: while Redis is down, publishes are refused with
 // "unavailable" (nothing is reported as sent that was not) and new
 // handshakes get 503; connections stay open, and once Redis is back the
