@@ -23,15 +23,21 @@ type hub struct {
 
 const hubShards = 64
 
+// Lock order: hubChan.memb, then hubShard.mu, then hubChan.pmu, then
+// conn.mu. No network call runs under a shard lock.
 type hubShard struct {
-	mu    sync.RWMutex // guards chans and each hubChan's subs; broker (un)subscribe calls run under it
+	mu    sync.RWMutex // guards chans and each hubChan's subs and refs
 	chans map[string]*hubChan
 }
 
 type hubChan struct {
 	subs    map[*conn]struct{}
+	refs    int                             // local subscribers, pending ones included
 	pmu     sync.Mutex                      // guards pending; taken under the shard lock
 	pending map[*conn]*[]broker.Publication // subscribers whose reply is not queued yet
+
+	memb   sync.Mutex // serialises this node's broker Subscribe and Unsubscribe of the channel
+	joined bool       // the broker delivers the channel here; guarded by memb
 }
 
 func newHub(b broker.Broker, queue int, m *metrics) *hub {
@@ -55,17 +61,18 @@ func (h *hub) subscribe(ctx context.Context, c *conn, channel string, since *pro
 	sh.mu.Lock()
 	hc := sh.chans[channel]
 	if hc == nil {
-		if err := h.broker.Subscribe(ctx, channel); err != nil {
-			sh.mu.Unlock()
-			return nil, err
-		}
 		hc = &hubChan{subs: make(map[*conn]struct{}), pending: make(map[*conn]*[]broker.Publication)}
 		sh.chans[channel] = hc
 	}
+	hc.refs++
 	hc.pmu.Lock()
 	hc.pending[c] = new([]broker.Publication)
 	hc.pmu.Unlock()
 	sh.mu.Unlock()
+	if err := h.join(ctx, hc, channel); err != nil {
+		h.unsubscribe(c, channel)
+		return nil, err
+	}
 
 	req := broker.HistoryRequest{}
 	if since != nil {
@@ -125,27 +132,67 @@ func (h *hub) activate(c *conn, channel string, after uint64) {
 	hc.subs[c] = struct{}{}
 }
 
+// join makes sure the broker delivers channel to this node.
+func (h *hub) join(ctx context.Context, hc *hubChan, channel string) error {
+	hc.memb.Lock()
+	defer hc.memb.Unlock()
+	if hc.joined {
+		return nil
+	}
+	if err := h.broker.Subscribe(ctx, channel); err != nil {
+		return err
+	}
+	hc.joined = true
+	return nil
+}
+
 // unsubscribe removes c from channel; the last local subscriber makes the
 // node stop hearing it.
 func (h *hub) unsubscribe(c *conn, channel string) {
 	sh := h.shard(channel)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	hc := sh.chans[channel]
 	if hc == nil {
+		sh.mu.Unlock()
 		return
 	}
+	_, live := hc.subs[c]
 	delete(hc.subs, c)
 	hc.pmu.Lock()
+	_, pending := hc.pending[c]
 	delete(hc.pending, c)
-	empty := len(hc.subs) == 0 && len(hc.pending) == 0
 	hc.pmu.Unlock()
-	if empty {
-		delete(sh.chans, channel)
+	if live || pending {
+		hc.refs--
+	}
+	last := hc.refs == 0
+	sh.mu.Unlock()
+	if last {
+		h.leave(sh, hc, channel)
+	}
+}
+
+// leave tells the broker this node no longer needs channel, unless a new
+// subscriber came meanwhile, and forgets the channel. The entry stays in
+// the map until the broker was told, so a subscriber arriving meanwhile
+// waits for the Unsubscribe (on memb) and subscribes again after it.
+func (h *hub) leave(sh *hubShard, hc *hubChan, channel string) {
+	hc.memb.Lock()
+	defer hc.memb.Unlock()
+	sh.mu.RLock()
+	idle := hc.refs == 0
+	sh.mu.RUnlock()
+	if idle && hc.joined {
 		ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 		_ = h.broker.Unsubscribe(ctx, channel)
 		cancel()
+		hc.joined = false
 	}
+	sh.mu.Lock()
+	if hc.refs == 0 && sh.chans[channel] == hc {
+		delete(sh.chans, channel)
+	}
+	sh.mu.Unlock()
 }
 
 // deliver is the broker's handler: it must not block.
