@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,10 +32,6 @@ import (
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
 )
-
-// ErrServerClosed is returned by Shutdown's waiters and by operations after
-// Shutdown.
-var ErrServerClosed = errors.New("rampart: server closed")
 
 // Server is a Rampart server. It is an http.Handler serving the WebSocket
 // endpoint and the health endpoints. Create it with New.
