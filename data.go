@@ -10,9 +10,9 @@ import (
 	"github.com/rampart-rt/rampart/policy"
 )
 
-// processors compiles each rule's schema and sanitizing once, at start.
-// Rules are compared by pointer into the compiled rule list, so the map is
-// rebuilt with the rules.
+// compileProcessors compiles each rule's schema and sanitizing once, at
+// start and at each reload, keyed by the rule's pattern (the first rule of
+// a pattern is the one that matches a channel).
 func compileProcessors(rules []policy.Rule) (map[string]*payload.Processor, error) {
 	out := make(map[string]*payload.Processor)
 	var errs []error
@@ -25,7 +25,7 @@ func compileProcessors(rules []policy.Rule) (map[string]*payload.Processor, erro
 			errs = append(errs, &FieldError{Path: fmt.Sprintf("channels[%d].schema", i), Reason: err.Error()})
 			continue
 		}
-		if _, dup := out[r.Pattern]; !dup { // the first rule of a pattern is the one that matches
+		if _, dup := out[r.Pattern]; !dup {
 			out[r.Pattern] = p
 		}
 	}
