@@ -15,8 +15,11 @@ import (
 // a pattern is the one that matches a channel).
 func compileProcessors(rules []policy.Rule) (map[string]*payload.Processor, error) {
 	out := make(map[string]*payload.Processor)
+	seen := make(map[string]bool)
 	var errs []error
 	for i, r := range rules {
+		first := !seen[r.Pattern]
+		seen[r.Pattern] = true
 		if r.Schema == "" && !r.SanitizeHTML {
 			continue
 		}
@@ -25,7 +28,7 @@ func compileProcessors(rules []policy.Rule) (map[string]*payload.Processor, erro
 			errs = append(errs, &FieldError{Path: fmt.Sprintf("channels[%d].schema", i), Reason: err.Error()})
 			continue
 		}
-		if _, dup := out[r.Pattern]; !dup {
+		if first {
 			out[r.Pattern] = p
 		}
 	}
