@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -53,14 +54,20 @@ func Load(path string, env []string) (*File, error) {
 	if err != nil {
 		return nil, &Error{Problems: []Problem{{Where: path, Reason: err.Error()}}}
 	}
-	return Parse(path, src, env)
+	return parse(path, src, env, filepath.Dir(path))
 }
 
-// Parse is Load for a file already read; name is used in messages.
+// Parse is Load for a file already read; name is used in messages, and
+// relative paths in it are relative to the working directory.
 func Parse(name string, src []byte, env []string) (*File, error) {
+	return parse(name, src, env, "")
+}
+
+func parse(name string, src []byte, env []string, dir string) (*File, error) {
 	l := &loader{name: name, env: envMap(env), setBy: map[string]string{}}
 	f := l.parse(src)
 	if f != nil {
+		f.resolvePaths(dir)
 		l.secrets(f)
 		l.validate(f)
 	}
@@ -327,6 +334,30 @@ func lookup(m *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// resolvePaths makes the file's relative paths relative to dir, the
+// configuration file's directory, so that the server finds them whatever
+// its working directory.
+func (f *File) resolvePaths(dir string) {
+	if dir == "" {
+		return
+	}
+	fix := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	fix(&f.TLS.CertFile)
+	fix(&f.TLS.KeyFile)
+	fix(&f.Auth.HMACSecretFile)
+	fix(&f.API.KeysFile)
+	for i := range f.Auth.PublicKeyFiles {
+		fix(&f.Auth.PublicKeyFiles[i])
+	}
+	for i := range f.Channels {
+		fix(&f.Channels[i].Schema)
+	}
 }
 
 // secrets reads the HMAC secret and the public keys the file names.

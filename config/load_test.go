@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +141,29 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		_, _ = Parse("f.yaml", src, []string{secret})
 	})
+}
+
+func TestRelativePathsFollowTheFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "schemas"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "schemas", "news.json"), []byte(`{"type":"object"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := "auth: {hmac_secret_file: secret}\nchannels:\n  - pattern: \"news:*\"\n    schema: schemas/news.json\n"
+	path := filepath.Join(dir, "rampart.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path, nil) // the working directory is not dir
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Channels[0].Schema != filepath.Join(dir, "schemas", "news.json") || len(f.Auth.HMACSecret) != 32 {
+		t.Fatalf("schema %q, secret %d bytes", f.Channels[0].Schema, len(f.Auth.HMACSecret))
+	}
 }
