@@ -62,7 +62,7 @@ func (d *devMode) configure(cfg *rampart.Config, addr string) {
 	cfg.Limits.HandshakesPerIPPerMin = 600
 	cfg.Channels = []policy.Rule{
 		{Pattern: "chat:*", Subscribe: []string{policy.RoleAny}, Publish: []string{policy.RoleAny},
-			History: policy.History{Size: 100, TTL: 10 * time.Minute}, Presence: true, SanitizeHTML: true},
+			History: policy.History{Size: 100, TTL: 10 * time.Minute}, Presence: true},
 		{Pattern: "user:{sub}", Subscribe: []string{policy.RoleSelf}, Publish: []string{policy.RoleSelf}},
 	}
 }
