@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-json-experiment/json"
-
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
@@ -381,13 +379,4 @@ func brokerError(err error) *cmdError {
 		return &e
 	}
 	return errInternal(err)
-}
-
-func (c *conn) sendJSON(v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		c.s.log.Error("encoding a push failed", "event", "internal_error", "client", c.id, "error", err.Error())
-		return
-	}
-	c.send(b)
 }

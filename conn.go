@@ -3,9 +3,12 @@ package rampart
 import (
 	"crypto/rand"
 	"encoding/base64"
+
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/lxzan/gws"
 	"golang.org/x/time/rate"
@@ -125,12 +128,22 @@ func (c *conn) attach(ws *gws.Conn) {
 			MessagesPerMinute: c.s.st().cfg.Limits.MessagesPerMinute,
 		},
 	}
-	c.sendJSON(w)
-	// Visible to the sweeper only now, so that welcome stays the first
-	// frame: a refresh_required push cannot overtake it.
+	// The welcome is queued first, but written only once the connection is
+	// visible to the sweeper, to Drain, Shutdown and the API: a client that
+	// has its welcome is always among the server's connections, and no push
+	// from the sweeper can overtake the welcome.
+	b, err := json.Marshal(w)
+	if err != nil {
+		c.s.log.Error("encoding the welcome failed", "event", "internal_error", "client", c.id, "error", err.Error())
+	}
+	c.mu.Lock()
+	c.queue = append(c.queue, frame{op: gws.OpcodeText, data: b})
+	c.writing = true // held back: nobody else starts the writer
+	c.mu.Unlock()
 	c.s.connsMu.Lock()
 	c.s.conns[c] = struct{}{}
 	c.s.connsMu.Unlock()
+	c.startWriter()
 	c.s.log.Info("connection opened", "event", "connection_opened", "request_id", c.requestID,
 		"client", c.id, "user", claims.Subject, "ip", c.ip, "origin", c.origin)
 	c.s.closeMu.Lock()
