@@ -149,8 +149,8 @@ func (c *conn) attach(ws *gws.Conn) {
 	c.s.closeMu.Lock()
 	closing := c.s.closed
 	c.s.closeMu.Unlock()
-	if closing { // Shutdown began during the upgrade and did not see c
-		c.closeWith(protocol.CloseGoingAway, "server shutting down")
+	if closing || c.s.draining.Load() { // a drain or Shutdown began during the upgrade and did not see c
+		c.closeWith(protocol.CloseGoingAway, "server draining")
 	}
 }
 
