@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -162,8 +163,8 @@ func (o LimiterOptions) withDefaults() (LimiterOptions, error) {
 		_, _ = rand.Read(b[:])
 		o.Node = hex.EncodeToString(b[:])
 	}
-	o.Lease = orDefault(o.Lease, 30*time.Second)
-	o.LeaseRefresh = orDefault(o.LeaseRefresh, o.Lease/3)
+	o.Lease = cmp.Or(o.Lease, 30*time.Second)
+	o.LeaseRefresh = cmp.Or(o.LeaseRefresh, o.Lease/3)
 	if o.Lease < time.Second {
 		errs = append(errs, errors.New("nats: option Lease must be at least 1s"))
 	}

@@ -31,6 +31,7 @@
 package nats
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,21 +99,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Replicas < 1 || o.MaxHistory < 1 {
 		errs = append(errs, errors.New("nats: options Replicas and MaxHistory must be positive"))
 	}
-	o.DialTimeout = orDefault(o.DialTimeout, 2*time.Second)
-	o.OpTimeout = orDefault(o.OpTimeout, 3*time.Second)
-	o.ReconnectWait = orDefault(o.ReconnectWait, 250*time.Millisecond)
-	o.IdleTimeout = orDefault(o.IdleTimeout, 5*time.Minute)
+	o.DialTimeout = cmp.Or(o.DialTimeout, 2*time.Second)
+	o.OpTimeout = cmp.Or(o.OpTimeout, 3*time.Second)
+	o.ReconnectWait = cmp.Or(o.ReconnectWait, 250*time.Millisecond)
+	o.IdleTimeout = cmp.Or(o.IdleTimeout, 5*time.Minute)
 	if o.DialTimeout < 0 || o.OpTimeout < 0 || o.ReconnectWait < 0 || o.IdleTimeout < time.Second {
 		errs = append(errs, errors.New("timeouts must not be negative, IdleTimeout at least 1s"))
 	}
 	return o, errors.Join(errs...)
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // Broker is the NATS broker. Create it with New.

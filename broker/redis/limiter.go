@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -140,7 +141,7 @@ func (o LimiterOptions) withDefaults() (LimiterOptions, error) {
 		_, _ = rand.Read(b[:])
 		o.Node = hex.EncodeToString(b[:])
 	}
-	o.Lease = orDefault(o.Lease, 30*time.Second)
+	o.Lease = cmp.Or(o.Lease, 30*time.Second)
 	if o.Lease < time.Second {
 		errs = append(errs, errors.New("redis: option Lease must be at least 1s"))
 	}

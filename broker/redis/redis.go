@@ -20,6 +20,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -88,22 +89,15 @@ func (o Options) withDefaults() (Options, error) {
 	if strings.ContainsAny(o.Prefix, "{}") {
 		errs = append(errs, errors.New("redis: option Prefix must not contain { or }"))
 	}
-	o.DialTimeout = orDefault(o.DialTimeout, 2*time.Second)
-	o.OpTimeout = orDefault(o.OpTimeout, 3*time.Second)
-	o.IdleTimeout = orDefault(o.IdleTimeout, 5*time.Minute)
+	o.DialTimeout = cmp.Or(o.DialTimeout, 2*time.Second)
+	o.OpTimeout = cmp.Or(o.OpTimeout, 3*time.Second)
+	o.IdleTimeout = cmp.Or(o.IdleTimeout, 5*time.Minute)
 	for name, d := range map[string]time.Duration{"DialTimeout": o.DialTimeout, "OpTimeout": o.OpTimeout, "IdleTimeout": o.IdleTimeout} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative", name))
 		}
 	}
 	return o, errors.Join(errs...)
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // Broker is the Redis broker. Create it with New.
