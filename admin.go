@@ -39,7 +39,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	if s.draining.Load() {
+	if s.reg.draining.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		return
 	}
@@ -72,12 +72,12 @@ func (s *Server) adminDrain(w http.ResponseWriter, r *http.Request) {
 // frame is queued or ctx is done. Connections stay counted until they are
 // gone; Shutdown still has to be called to stop the server.
 func (s *Server) Drain(ctx context.Context, window time.Duration) {
-	if s.draining.Swap(true) {
+	if s.reg.draining.Swap(true) {
 		return
 	}
 	s.log.Info("draining", "event", "drain_started", "connections", s.Connections(), "window", window.String())
-	s.spreadClose(ctx, window, protocol.CloseGoingAway, "server draining")
+	s.reg.closeAll(ctx, window, protocol.CloseGoingAway, protocol.CloseCodes[protocol.CloseGoingAway])
 }
 
 // Draining reports whether the server refuses new connections.
-func (s *Server) Draining() bool { return s.draining.Load() }
+func (s *Server) Draining() bool { return s.reg.draining.Load() }

@@ -258,7 +258,7 @@ func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := 0
-	for _, c := range s.snapshot() {
+	for _, c := range s.reg.snapshot() {
 		if c.identityClaims().Subject == body.User {
 			c.closeWith(uint16(body.Code), body.Reason)
 			n++

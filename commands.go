@@ -1,9 +1,10 @@
 package rampart
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/rampart-rt/rampart/broker"
@@ -17,8 +18,10 @@ type cmdError struct {
 	code       protocol.Code
 	message    string
 	retryAfter time.Duration
-	violation  bool  // counts towards limits.max_violations
-	cause      error // logged under the request id, never sent
+	violation  bool   // counts towards limits.max_violations
+	cause      error  // logged under the request id, never sent
+	event      string // the log line's event; empty: from the code
+	reason     string // why, for the log line only; empty: message
 }
 
 func (e *cmdError) Error() string { return string(e.code) + ": " + e.message }
@@ -27,10 +30,14 @@ func errBadRequest(msg string) *cmdError {
 	return &cmdError{code: protocol.CodeBadRequest, message: msg, violation: true}
 }
 
-var (
-	errForbidden   = &cmdError{code: protocol.CodeForbidden, message: "not allowed on this channel", violation: true}
-	errUnavailable = &cmdError{code: protocol.CodeUnavailable, message: "temporarily unavailable, try again"}
-)
+var errUnavailable = &cmdError{code: protocol.CodeUnavailable, message: "temporarily unavailable, try again"}
+
+// errForbidden is a refusal by the channel rules (or the rpc methods);
+// reason says which, for the log.
+func errForbidden(reason string) *cmdError {
+	return &cmdError{code: protocol.CodeForbidden, message: "not allowed on this channel", violation: true,
+		event: "authz_denied", reason: reason}
+}
 
 func errInternal(cause error) *cmdError {
 	return &cmdError{code: protocol.CodeInternal, message: "internal error", cause: cause}
@@ -39,17 +46,21 @@ func errInternal(cause error) *cmdError {
 // brokerTimeout bounds every broker call a command makes.
 const brokerTimeout = 5 * time.Second
 
-// handle runs one client frame on the reader goroutine. A panic is
-// recovered, logged with its request id and answered "internal"; the
-// connection and the server stay up.
+// handle runs one client frame. A panic in it is contained: answered
+// "internal" with a request id, logged with the stack under that id,
+// counted, and the connection closed with 1011; the server and every other
+// connection stay up.
 func (c *conn) handle(frame []byte) {
 	action, result := "invalid", "ok"
 	defer func() { c.s.metrics.commands.WithLabelValues(action, result).Inc() }()
-	var id uint64
+	var cmd protocol.Command
 	defer func() {
 		if p := recover(); p != nil {
 			result = string(protocol.CodeInternal)
-			c.fail(id, errInternal(fmt.Errorf("panic: %v", p)))
+			rid := c.s.newRequestID()
+			c.s.panicked(p, "command", rid, c.id)
+			c.send(protocol.EncodeError(cmd.ID, protocol.Error{Code: protocol.CodeInternal, Message: "internal error", RequestID: rid}))
+			c.closeInternal()
 		}
 	}()
 	cmd, err := protocol.ParseCommand(frame)
@@ -57,10 +68,10 @@ func (c *conn) handle(frame []byte) {
 		var pe *protocol.ParseError
 		errors.As(err, &pe)
 		result = string(protocol.CodeBadRequest)
-		c.fail(pe.ID, errBadRequest(pe.Reason))
+		c.fail(&protocol.Command{ID: pe.ID}, errBadRequest(pe.Reason))
 		return
 	}
-	id, action = cmd.ID, cmd.Action
+	action = cmd.Action
 	e := c.admit()
 	var out any
 	if e == nil {
@@ -68,16 +79,16 @@ func (c *conn) handle(frame []byte) {
 	}
 	if e != nil {
 		result = string(e.code)
-		c.fail(id, e)
+		c.fail(&cmd, e)
 		return
 	}
 	if out == nil {
 		return // the command replied itself, or closed the connection
 	}
-	b, err := protocol.EncodeResult(id, out)
+	b, err := protocol.EncodeResult(cmd.ID, out)
 	if err != nil {
 		result = string(protocol.CodeInternal)
-		c.fail(id, errInternal(err))
+		c.fail(&cmd, errInternal(err))
 		return
 	}
 	c.send(b)
@@ -93,34 +104,59 @@ func (c *conn) admit() *cmdError {
 	}
 	c.rateDenied++
 	if c.rateDenied > c.s.st().cfg.Limits.RateLimitAbuseThreshold {
-		c.s.log.Warn("rate limit abuse", "event", "limit_hit", "limit", "rate_abuse", "client", c.id, "ip", c.ip)
-		c.closeWith(protocol.CloseRateLimitAbuse, "rate limit abuse")
+		c.s.log.Warn("rate limit abuse", "event", "limit_hit", "limit", "rate_abuse", "request_id", c.requestID, "client", c.id, "ip", c.ip)
+		c.closeWith(protocol.CloseRateLimitAbuse, protocol.CloseCodes[protocol.CloseRateLimitAbuse])
 	}
 	c.s.metrics.rateLimited.WithLabelValues("command").Inc()
 	r := c.limiter.ReserveN(now, 1)
 	wait := r.DelayFrom(now)
 	r.CancelAt(now)
-	return &cmdError{code: protocol.CodeRateLimited, message: "too many messages", retryAfter: wait}
+	return &cmdError{code: protocol.CodeRateLimited, message: "too many messages", retryAfter: wait, reason: "messages_per_minute"}
 }
 
-// fail answers a command with an error and counts violations.
-func (c *conn) fail(id uint64, e *cmdError) {
+// fail answers a command with an error and counts violations. The error
+// reply's request id is in exactly one log line, which tells the whole
+// story: who, what, on which channel, and why.
+func (c *conn) fail(cmd *protocol.Command, e *cmdError) {
 	rid := c.s.newRequestID()
-	switch {
-	case e.cause == nil:
-	case e.code == protocol.CodeInternal:
-		c.s.log.Error("command failed", "event", "internal_error", "request_id", rid, "client", c.id, "error", e.cause.Error())
-	default:
-		c.s.log.Warn("command could not be served", "event", "unavailable", "request_id", rid, "client", c.id, "error", e.cause.Error())
-	}
+	c.logRefusal(rid, cmd, e)
 	pe := protocol.Error{Code: e.code, Message: e.message, RequestID: rid}
 	if e.code == protocol.CodeRateLimited {
 		pe.RetryAfterMS = max(e.retryAfter.Milliseconds(), 1)
 	}
-	c.send(protocol.EncodeError(id, pe))
+	c.send(protocol.EncodeError(cmd.ID, pe))
 	if e.violation {
 		c.violate(time.Now())
 	}
+}
+
+func (c *conn) logRefusal(rid string, cmd *protocol.Command, e *cmdError) {
+	level, event, msg := slog.LevelInfo, "command_refused", "command refused"
+	switch e.code {
+	case protocol.CodeInternal:
+		level, event, msg = slog.LevelError, "internal_error", "command failed"
+	case protocol.CodeUnavailable:
+		level, event, msg = slog.LevelWarn, "unavailable", "command could not be served"
+	case protocol.CodeForbidden:
+		msg = "authorization denied"
+	}
+	event = cmp.Or(e.event, event)
+	attrs := []slog.Attr{
+		slog.String("event", event), slog.String("request_id", rid),
+		slog.String("client", c.id), slog.String("user", c.identityClaims().Subject), slog.String("ip", c.ip),
+		slog.String("action", cmp.Or(cmd.Action, "invalid")), slog.String("code", string(e.code)),
+		slog.String("reason", cmp.Or(e.reason, e.message)),
+	}
+	if cmd.Channel != "" {
+		attrs = append(attrs, slog.String("channel", cmd.Channel))
+	}
+	if cmd.Method != "" {
+		attrs = append(attrs, slog.String("method", cmd.Method))
+	}
+	if e.cause != nil {
+		attrs = append(attrs, slog.String("error", e.cause.Error()))
+	}
+	c.s.log.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
 // violate counts an invalid or forbidden message; more than
@@ -132,8 +168,8 @@ func (c *conn) violate(now time.Time) {
 	}
 	c.violations++
 	if c.violations > c.s.st().cfg.Limits.MaxViolations {
-		c.s.log.Warn("too many violations", "event", "limit_hit", "limit", "violations", "client", c.id, "ip", c.ip)
-		c.closeWith(protocol.ClosePolicyViolation, "too many invalid messages")
+		c.s.log.Warn("too many violations", "event", "limit_hit", "limit", "violations", "request_id", c.requestID, "client", c.id, "ip", c.ip)
+		c.closeWith(protocol.ClosePolicyViolation, protocol.CloseCodes[protocol.ClosePolicyViolation])
 	}
 }
 
@@ -161,10 +197,11 @@ func (c *conn) run(cmd *protocol.Command) (any, *cmdError) {
 
 func (c *conn) allow(action policy.Action, channel string) (*policy.Rule, *cmdError) {
 	rule, ok := c.s.st().rules.Allow(action, channel, c.identity())
-	if !ok {
-		c.s.log.Info("authorization denied", "event", "authz_denied", "client", c.id,
-			"user", c.identityClaims().Subject, "ip", c.ip, "action", actionName(action))
-		return nil, errForbidden
+	switch {
+	case rule == nil:
+		return nil, errForbidden("no channel rule matches")
+	case !ok:
+		return nil, errForbidden("rule " + rule.Pattern + " does not grant " + actionName(action) + " to this user")
 	}
 	return rule, nil
 }
@@ -334,13 +371,14 @@ func (c *conn) refresh(cmd *protocol.Command) (any, *cmdError) {
 	defer cancel()
 	claims, err := c.s.st().verifier.Verify(ctx, cmd.Token)
 	if err != nil {
-		c.s.log.Info("token refresh refused", "event", "token_refresh_failed", "client", c.id, "ip", c.ip, "reason", authReason(err))
-		return nil, &cmdError{code: protocol.CodeUnauthorized, message: "token not accepted", violation: true}
+		return nil, &cmdError{code: protocol.CodeUnauthorized, message: "token not accepted", violation: true,
+			event: "token_refresh_failed", reason: authReason(err)}
 	}
 	old := c.identityClaims()
 	if claims.Subject != old.Subject {
-		c.s.log.Warn("token refresh for another user", "event", "token_refresh_failed", "client", c.id, "ip", c.ip, "user", old.Subject, "reason", "subject changed")
-		c.closeWith(protocol.ClosePolicyViolation, "token of another user")
+		c.s.log.Warn("token refresh for another user", "event", "token_refresh_failed", "request_id", c.requestID,
+			"client", c.id, "ip", c.ip, "user", old.Subject, "reason", "subject changed")
+		c.closeWith(protocol.ClosePolicyViolation, protocol.CloseCodes[protocol.ClosePolicyViolation])
 		return nil, nil
 	}
 	c.mu.Lock()

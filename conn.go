@@ -27,6 +27,7 @@ import (
 // calling into the hub, the broker or the network.
 type conn struct {
 	s         *Server
+	reg       *registry
 	ws        *gws.Conn
 	id        string
 	requestID string // of the handshake
@@ -40,8 +41,8 @@ type conn struct {
 	claims   *auth.Claims
 	subs     subs
 	queue    []frame
-	writing  bool   // a writer goroutine is running
-	closing  bool   // a close frame is queued or sent; nothing more is queued
+	writing  bool      // a writer goroutine is running
+	state    connState // open, closing or closed (see registry)
 	sent     uint16 // the close code the server sent, if it closed first
 	sentWhy  string
 	notified time.Time // the expiry refresh_required was sent for
@@ -59,6 +60,16 @@ type conn struct {
 	in, out  atomic.Int64 // messages read and written
 }
 
+// connState is where a listed connection is in its life; see registry for
+// the whole sequence.
+type connState uint8
+
+const (
+	stateOpen    connState = iota
+	stateClosing           // a close is decided: nothing more is queued, no further command runs
+	stateClosed            // the socket is gone and every count is given back
+)
+
 // frame is one queued outgoing frame.
 type frame struct {
 	op    gws.Opcode
@@ -72,6 +83,7 @@ func (s *Server) newConn(h *handshake) *conn {
 	l := s.st().cfg.Limits
 	c := &conn{
 		s:         s,
+		reg:       s.reg,
 		id:        newClientID(),
 		requestID: h.requestID,
 		ip:        h.ip,
@@ -90,31 +102,10 @@ func newClientID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// register counts c before its upgrade, so that concurrent handshakes
-// cannot pass max_connections together; false when the server is closing.
-// Every successful register is matched by exactly one unregister.
-func (s *Server) register(*conn) bool {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.live.Add(1)
-	s.nconns.Add(1)
-	return true
-}
-
-func (s *Server) unregister(c *conn) {
-	s.connsMu.Lock()
-	delete(s.conns, c)
-	s.connsMu.Unlock()
-	s.nconns.Add(-1)
-	s.live.Done()
-}
-
-// attach binds the upgraded socket, makes the connection visible to the
-// sweeper and to Shutdown, and queues the welcome push.
-func (c *conn) attach(ws *gws.Conn) {
+// attach binds the upgraded socket, opens the connection in the registry
+// (visible to the sweeper, Drain, Shutdown and the API) and queues the
+// welcome push.
+func (c *conn) attach(ws *gws.Conn, userAgent string) {
 	c.ws = ws
 	ws.Session().Store("", c)
 	claims := c.identityClaims()
@@ -140,17 +131,12 @@ func (c *conn) attach(ws *gws.Conn) {
 	c.queue = append(c.queue, frame{op: gws.OpcodeText, data: b})
 	c.writing = true // held back: nobody else starts the writer
 	c.mu.Unlock()
-	c.s.connsMu.Lock()
-	c.s.conns[c] = struct{}{}
-	c.s.connsMu.Unlock()
+	accepting := c.reg.open(c)
 	c.startWriter()
 	c.s.log.Info("connection opened", "event", "connection_opened", "request_id", c.requestID,
-		"client", c.id, "user", claims.Subject, "ip", c.ip, "origin", c.origin)
-	c.s.closeMu.Lock()
-	closing := c.s.closed
-	c.s.closeMu.Unlock()
-	if closing || c.s.draining.Load() { // a drain or Shutdown began during the upgrade and did not see c
-		c.closeWith(protocol.CloseGoingAway, "server draining")
+		"client", c.id, "user", claims.Subject, "ip", c.ip, "origin", c.origin, "user_agent", userAgent)
+	if !accepting { // a drain or Shutdown began during the upgrade and did not see c
+		c.closeWith(protocol.CloseGoingAway, protocol.CloseCodes[protocol.CloseGoingAway])
 	}
 }
 
@@ -180,7 +166,7 @@ func (c *conn) send(b []byte) bool {
 
 func (c *conn) enqueue(f frame) bool {
 	c.mu.Lock()
-	if c.closing {
+	if c.state != stateOpen {
 		c.mu.Unlock()
 		return false
 	}
@@ -191,7 +177,7 @@ func (c *conn) enqueue(f frame) bool {
 		}
 		c.s.metrics.queueDrops.WithLabelValues("slow_consumer").Inc()
 		c.s.log.Warn("slow consumer", "event", "slow_consumer", "client", c.id, "ip", c.ip, "request_id", c.requestID)
-		c.closeWith(protocol.CloseSlowConsumer, "slow consumer")
+		c.closeWith(protocol.CloseSlowConsumer, protocol.CloseCodes[protocol.CloseSlowConsumer])
 		return false
 	}
 	c.queue = append(c.queue, f)
@@ -204,17 +190,28 @@ func (c *conn) enqueue(f frame) bool {
 	return true
 }
 
-// closeWith queues a close frame after dropping whatever was still queued:
-// the writer sends it as soon as the frame in flight is out.
-func (c *conn) closeWith(code uint16, reason string) {
+// closeWith decides the connection's close: from now on no further command
+// of it runs and nothing more is queued. It queues a close frame after
+// dropping whatever was still queued: the writer sends it as soon as the
+// frame in flight is out, within limits.write_timeout.
+func (c *conn) closeWith(code uint16, reason string) { c.decideClose(code, reason, false) }
+
+// closeAfterQueued is closeWith, but the frames already queued are sent
+// first.
+func (c *conn) closeAfterQueued(code uint16, reason string) { c.decideClose(code, reason, true) }
+
+func (c *conn) decideClose(code uint16, reason string, keep bool) {
 	c.mu.Lock()
-	if c.closing {
+	if c.state != stateOpen {
 		c.mu.Unlock()
 		return
 	}
-	c.closing = true
+	c.state = stateClosing
 	c.sent, c.sentWhy = code, reason
-	c.queue = append(c.queue[:0], frame{close: true, code: code, data: []byte(reason)})
+	if !keep {
+		c.queue = c.queue[:0]
+	}
+	c.queue = append(c.queue, frame{close: true, code: code, data: []byte(reason)})
 	start := !c.writing
 	c.writing = true
 	c.mu.Unlock()
@@ -223,25 +220,42 @@ func (c *conn) closeWith(code uint16, reason string) {
 	}
 }
 
-// drop ends the connection at once, without a close frame.
+// drop ends the connection at once, without a close frame; the reader then
+// sees the socket gone and runs closed.
 func (c *conn) drop() {
+	c.mu.Lock()
+	if c.state == stateOpen {
+		c.state = stateClosing
+	}
+	c.mu.Unlock()
 	_ = c.batch().Conn.Close() // not the batchConn's Close, which would first send what it holds
+}
+
+// closing reports whether a close is decided: the reader runs no further
+// command once it is.
+func (c *conn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state != stateOpen
 }
 
 func (c *conn) batch() *batchConn { return c.ws.NetConn().(*batchConn) }
 
-// startWriter runs flush on a goroutine that Shutdown waits for.
+// startWriter runs flush on a goroutine that Shutdown waits for. Once
+// Shutdown has waited for the writers, none starts: the socket is dropped.
 func (c *conn) startWriter() {
-	c.s.writers.Add(1)
-	go func() {
-		defer c.s.writers.Done()
-		c.flush()
-	}()
+	if !c.reg.goWork(c.flush) {
+		c.mu.Lock()
+		c.writing, c.queue = false, nil
+		c.mu.Unlock()
+		c.drop()
+	}
 }
 
 // flush writes queued frames until the queue is empty. Every write has a
-// deadline; a failed write ends the connection.
+// deadline, set by the writer alone; a failed write ends the connection.
 func (c *conn) flush() {
+	defer c.contain("writer", c.requestID, c.drop)
 	var batch []frame
 	for {
 		c.mu.Lock()
@@ -259,7 +273,7 @@ func (c *conn) flush() {
 		if !ok {
 			c.drop()
 			c.mu.Lock()
-			c.closing, c.writing, c.queue = true, false, nil
+			c.writing, c.queue = false, nil
 			c.mu.Unlock()
 			return
 		}
@@ -269,7 +283,10 @@ func (c *conn) flush() {
 // extendWriteDeadline keeps the write deadline between half and all of
 // limits.write_timeout ahead, setting it only when it has run down: a
 // deadline costs a call into the poller, and one per delivery showed in
-// profiles. Called by the writer only.
+// profiles. Called by the writer only, before each batch: the deadline is
+// the writer's from the first byte it writes (the welcome), and no other
+// code sets or clears it (gws clears the handshake's own deadline before
+// the connection is attached).
 func (c *conn) extendWriteDeadline() {
 	now := time.Now()
 	timeout := c.s.st().cfg.Limits.WriteTimeout
@@ -311,13 +328,19 @@ func (c *conn) write(f *frame) bool {
 	}
 }
 
+// tickContained runs tick; a panic in it closes c alone with 1011.
+func (c *conn) tickContained(now time.Time) {
+	defer c.contain("sweep", c.requestID, c.closeInternal)
+	c.tick(now)
+}
+
 // tick runs the connection's clocks; called by the server's sweeper.
 func (c *conn) tick(now time.Time) {
 	l := c.s.st().cfg.Limits
 	last := time.Unix(0, c.lastRead.Load())
 	if sent := c.pingSent.Load(); sent != 0 {
 		if now.Sub(time.Unix(0, sent)) > l.PongTimeout {
-			c.s.log.Info("peer did not answer ping", "event", "pong_timeout", "client", c.id, "ip", c.ip)
+			c.s.log.Info("peer did not answer ping", "event", "pong_timeout", "request_id", c.requestID, "client", c.id, "ip", c.ip)
 			c.drop()
 			return
 		}
@@ -342,8 +365,8 @@ func (c *conn) checkExpiry(now time.Time) {
 	switch {
 	case exp.IsZero():
 	case now.After(exp.Add(a.Leeway)):
-		c.s.log.Info("token expired", "event", "token_expired", "client", c.id, "user", c.identityClaims().Subject, "ip", c.ip)
-		c.closeWith(protocol.CloseTokenExpired, "token expired")
+		c.s.log.Info("token expired", "event", "token_expired", "request_id", c.requestID, "client", c.id, "user", c.identityClaims().Subject, "ip", c.ip)
+		c.closeWith(protocol.CloseTokenExpired, protocol.CloseCodes[protocol.CloseTokenExpired])
 	case notify:
 		c.send(protocol.EncodeRefreshRequired(exp.UnixMilli()))
 	}
@@ -355,10 +378,15 @@ func (c *conn) markRead() {
 	c.pingSent.Store(0)
 }
 
-// closed runs once, from the reader goroutine, when the connection is gone.
+// closed runs once, from the reader goroutine, when the connection is gone:
+// it ends every subscription, gives back every count and unlists c.
 func (c *conn) closed(err error) {
 	c.mu.Lock()
-	c.closing = true
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosed
 	subs := c.subs
 	c.subs = nil
 	c.queue = nil
@@ -372,7 +400,7 @@ func (c *conn) closed(err error) {
 		}
 	}
 	c.s.release(&c.held)
-	c.s.unregister(c)
+	c.reg.remove(c)
 	code, reason := closeInfo(err)
 	if sent != 0 {
 		code, reason = sent, sentWhy
@@ -448,8 +476,11 @@ func (e *events) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	}
 	c.markRead()
 	c.in.Add(1)
+	if c.closing() { // once a close is decided, nothing more of c runs, whatever is still buffered
+		return
+	}
 	if msg.Opcode != gws.OpcodeText {
-		c.closeWith(protocol.CloseUnsupportedData, "binary frames not accepted")
+		c.closeWith(protocol.CloseUnsupportedData, protocol.CloseCodes[protocol.CloseUnsupportedData])
 		return
 	}
 	c.handleAside(msg.Bytes())
@@ -466,4 +497,14 @@ func (c *conn) handleAside(frame []byte) {
 		c.handle(frame)
 	}()
 	<-done
+}
+
+// read runs gws's read loop. A panic in it (gws's own code) closes c with
+// 1011 and runs closed, which gws would otherwise never call.
+func (c *conn) read() {
+	defer c.contain("reader", c.requestID, func() {
+		c.closeInternal()
+		c.closed(errPanic)
+	})
+	c.ws.ReadLoop()
 }

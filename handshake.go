@@ -30,15 +30,20 @@ type handshake struct {
 	held      held
 }
 
-// held records the connection-limit counts a handshake took, so that each
-// is given back exactly once: by the handshake when a later check fails,
-// else by the connection when it closes.
+// held records the counts a handshake took (its admission under
+// max_connections, its per-IP and per-user slots), so that each is given
+// back exactly once: by the handshake when a later check fails, else by
+// the connection when it closes.
 type held struct {
 	ip, user      string
+	slot          bool // admitted by the registry
 	hasIP, hasUsr bool
 }
 
 func (s *Server) release(h *held) {
+	if h.slot {
+		s.reg.giveBack()
+	}
 	if h.hasIP {
 		s.limiter.ReleaseIP(h.ip)
 	}
@@ -85,14 +90,17 @@ func (s *Server) checkProtocol(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // checkCapacity: draining or full (503), then the per-IP handshake rate and
-// open connections (429). Counts taken are recorded in h.
+// open connections (429). Counts taken are recorded in h. The admission
+// under max_connections is taken here, before the token is checked, so
+// that a burst of handshakes cannot pass the cap together.
 func (s *Server) checkCapacity(w http.ResponseWriter, r *http.Request, h *handshake) bool {
 	l := s.st().cfg.Limits
-	if s.draining.Load() || s.nconns.Load() >= int64(l.MaxConnections) {
+	if !s.reg.admit(l.MaxConnections) {
 		w.Header().Set("Retry-After", "5")
 		s.reject(w, r, http.StatusServiceUnavailable, "unavailable", "draining or at max_connections")
 		return false
 	}
+	h.held.slot = true
 	ok, wait, err := s.limiter.Handshake(r.Context(), h.ip, l.HandshakesPerIPPerMin)
 	if err != nil {
 		return s.limiterDown(w, r, err)
@@ -167,6 +175,9 @@ func (s *Server) checkUser(w http.ResponseWriter, r *http.Request, h *handshake)
 func checkUpgrade(r *http.Request) string {
 	if r.Method != http.MethodGet {
 		return "method is not GET"
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		return "upgrade needs HTTP/1.1"
 	}
 	if !headerHasToken(r.Header, "Upgrade", "websocket") {
 		return "no Upgrade: websocket"
@@ -323,25 +334,17 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
 	// a plain-text 400.
 	r.Header.Set("Upgrade", "websocket")
 	r.Header.Set("Connection", "Upgrade")
-	c := s.newConn(h)
-	c.held, h.held = h.held, held{}
-	if !s.register(c) {
-		s.release(&c.held)
-		w.Header().Set("Retry-After", "5")
-		s.reject(w, r, http.StatusServiceUnavailable, "unavailable", "server closing")
-		return
-	}
 	ws, err := upgradeKeepingBytes(up, w, r)
 	if err != nil {
-		s.release(&c.held)
-		s.unregister(c)
-		s.log.Info("upgrade failed", "event", "handshake_rejected", "reason", err.Error(), "request_id", h.requestID, "ip", h.ip)
-		return
+		s.log.Info("upgrade failed", "event", "handshake_rejected", "reason", "upgrade failed", "request_id", h.requestID,
+			"ip", h.ip, "user_agent", r.UserAgent(), "error", err.Error())
+		return // the deferred release gives back what h holds
 	}
 	s.metrics.handshakes.WithLabelValues("accepted", "ok").Inc()
-	c.attach(ws)
-	_ = ws.SetDeadline(time.Time{})
-	go ws.ReadLoop()
+	c := s.newConn(h)
+	c.held, h.held = h.held, held{}
+	c.attach(ws, r.UserAgent())
+	go c.read()
 }
 
 // equalSecret compares two secrets in constant time; empty never matches.

@@ -21,6 +21,7 @@ type metrics struct {
 	violations     prometheus.Counter
 	brokerErrors   *prometheus.CounterVec // op
 	logsSuppressed prometheus.Counter
+	panics         *prometheus.CounterVec // where
 }
 
 func newMetrics(reg prometheus.Registerer, conns func() float64) *metrics {
@@ -63,10 +64,13 @@ func newMetrics(reg prometheus.Registerer, conns func() float64) *metrics {
 		logsSuppressed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rampart_log_events_suppressed_total", Help: "High-rate log events left out by the log rate limit.",
 		}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rampart_panics_total", Help: "Panics contained, by where (reader, command, writer, rpc, sweep, delivery, api, admin, http).",
+		}, []string{"where"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.handshakes, m.commands, m.publications, m.deliveries, m.latency,
-			m.queueDrops, m.closes, m.rateLimited, m.violations, m.brokerErrors, m.logsSuppressed)
+			m.queueDrops, m.closes, m.rateLimited, m.violations, m.brokerErrors, m.logsSuppressed, m.panics)
 	}
 	return m
 }

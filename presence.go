@@ -46,7 +46,7 @@ func (s *Server) refreshPresence() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			for _, c := range s.snapshot() {
+			for _, c := range s.reg.snapshot() {
 				for _, ch := range c.trackedChannels() {
 					s.joinPresence(ch, c)
 				}

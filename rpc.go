@@ -93,8 +93,7 @@ func (c *conn) rpc(cmd *protocol.Command) (any, *cmdError) {
 		return nil, &cmdError{code: protocol.CodeNotFound, message: "no such method", violation: true}
 	}
 	if !slices.Contains(roles, "*") && !slices.ContainsFunc(roles, func(role string) bool { return slices.Contains(id.Roles, role) }) {
-		c.s.log.Info("authorization denied", "event", "authz_denied", "client", c.id, "user", id.User, "ip", c.ip, "action", "rpc", "method", cmd.Method)
-		return nil, errForbidden
+		return nil, errForbidden("method not granted to the user's roles")
 	}
 	if int(c.rpcInflight.Add(1)) > r.MaxConcurrent {
 		c.rpcInflight.Add(-1)
@@ -108,25 +107,29 @@ func (c *conn) rpc(cmd *protocol.Command) (any, *cmdError) {
 	if req.Roles == nil {
 		req.Roles = []string{}
 	}
-	c.s.calls.Add(1)
-	go func() {
-		defer c.s.calls.Done()
+	call := &protocol.Command{ID: cmd.ID, Action: cmd.Action, Method: cmd.Method} // for the reply and the log
+	started := c.reg.goWork(func() {
 		defer c.rpcInflight.Add(-1)
-		c.finishRPC(cmd.ID, req)
-	}()
+		defer c.contain("rpc", c.requestID, c.closeInternal)
+		c.finishRPC(call, req)
+	})
+	if !started {
+		c.rpcInflight.Add(-1)
+		return nil, errUnavailable
+	}
 	return nil, nil
 }
 
-func (c *conn) finishRPC(id uint64, req rpcRequest) {
+func (c *conn) finishRPC(call *protocol.Command, req rpcRequest) {
 	res, e := c.s.callBackend(req)
 	if e != nil {
 		c.s.metrics.commands.WithLabelValues("rpc_call", string(e.code)).Inc()
-		c.fail(id, e)
+		c.fail(call, e)
 		return
 	}
-	b, err := protocol.EncodeResult(id, res)
+	b, err := protocol.EncodeResult(call.ID, res)
 	if err != nil {
-		c.fail(id, errInternal(err))
+		c.fail(call, errInternal(err))
 		return
 	}
 	c.send(b)

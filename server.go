@@ -52,20 +52,11 @@ type Server struct {
 	reqPrefix string
 	reqSeq    atomic.Uint64
 
-	connsMu sync.Mutex // guards conns
-	conns   map[*conn]struct{}
-	nconns  atomic.Int64
-
-	draining atomic.Bool
-	closeMu  sync.Mutex // guards closed
-	closed   bool
-	stop     chan struct{}   // closed by Shutdown
-	ctx      context.Context // canceled by Shutdown: ends a drain in progress
-	cancel   context.CancelFunc
-	bg       sync.WaitGroup // background goroutines
-	live     sync.WaitGroup // connections, until their OnClose ran
-	calls    sync.WaitGroup // rpc calls in flight
-	writers  sync.WaitGroup // per-connection writers while they run
+	reg    *registry       // the connections: the only owner of their life
+	stop   chan struct{}   // closed by Shutdown
+	ctx    context.Context // canceled by Shutdown: ends a drain in progress
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // background goroutines
 }
 
 // New validates cfg and returns a ready server. It returns every
@@ -79,7 +70,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		broker:    cfg.Broker,
-		conns:     make(map[*conn]struct{}),
+		reg:       newRegistry(),
 		stop:      make(chan struct{}),
 		reqPrefix: randomHex(4),
 	}
@@ -103,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.presence, _ = s.broker.(broker.Presence)
 	s.hub = newHub(s.broker, cfg.Limits.SendQueue, s.metrics)
-	if err := s.broker.Run(s.hub.deliver); err != nil {
+	if err := s.broker.Run(s.deliver); err != nil {
 		s.closeParts()
 		return nil, fmt.Errorf("rampart: broker: %w", err)
 	}
@@ -124,7 +115,7 @@ func (s *Server) setupMetrics() {
 	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		s.gatherer = g
 	}
-	s.metrics = newMetrics(reg, func() float64 { return float64(s.nconns.Load()) })
+	s.metrics = newMetrics(reg, func() float64 { return float64(s.reg.count()) })
 }
 
 func authConfig(a Auth, log *slog.Logger) auth.Config {
@@ -204,6 +195,7 @@ func (s *Server) pages(h http.Handler) http.Handler {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.containHTTP(w, r)
 	setSecurityHeaders(w.Header())
 	if r.TLS != nil {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
@@ -218,8 +210,9 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 }
 
-// Connections returns the number of open WebSocket connections.
-func (s *Server) Connections() int { return int(s.nconns.Load()) }
+// Connections returns the number of WebSocket connections: open, or
+// admitted and still in their handshake.
+func (s *Server) Connections() int { return s.reg.count() }
 
 // Shutdown stops accepting connections, closes every open one with 1001
 // (spread over limits.shutdown_spread so clients do not all reconnect at
@@ -227,29 +220,14 @@ func (s *Server) Connections() int { return int(s.nconns.Load()) }
 // call more than once. It does not close the listener: stop the http.Server
 // first.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
-	s.closeMu.Lock()
-	first := !s.closed
-	s.closed = true
-	s.closeMu.Unlock()
+	first := s.reg.shutdown()
 	if first {
 		s.cancel()
 		close(s.stop)
-		s.spreadClose(ctx, s.st().cfg.Limits.ShutdownSpread, protocol.CloseGoingAway, "server shutting down")
+		s.reg.closeAll(ctx, s.st().cfg.Limits.ShutdownSpread, protocol.CloseGoingAway, protocol.CloseCodes[protocol.CloseGoingAway])
 	}
-	done := make(chan struct{})
-	go func() { s.live.Wait(); close(done) }()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.dropAll()
-		err = ctx.Err()
-		<-done
-	}
+	err := s.reg.wait(ctx)
 	if first {
-		s.calls.Wait()
-		s.writers.Wait()
 		s.bg.Wait()
 		s.closeParts()
 	}
@@ -263,48 +241,12 @@ func (s *Server) closeParts() {
 	_ = s.st().verifier.Close()
 }
 
-// spreadClose sends every connection a close frame, spread evenly over
-// window.
-func (s *Server) spreadClose(ctx context.Context, window time.Duration, code uint16, reason string) {
-	conns := s.snapshot()
-	if len(conns) == 0 {
-		return
-	}
-	step := window / time.Duration(len(conns))
-	for i, c := range conns {
-		c.closeWith(code, reason)
-		if step > 0 && i < len(conns)-1 {
-			select {
-			case <-time.After(step):
-			case <-ctx.Done():
-				step = 0
-			}
-		}
-	}
-}
-
-func (s *Server) dropAll() {
-	for _, c := range s.snapshot() {
-		c.drop()
-	}
-}
-
-func (s *Server) snapshot() []*conn {
-	s.connsMu.Lock()
-	defer s.connsMu.Unlock()
-	out := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		out = append(out, c)
-	}
-	return out
-}
-
 // goBackground runs f on a goroutine that Shutdown waits for; after
 // Shutdown began it does nothing.
 func (s *Server) goBackground(f func()) {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if s.closed {
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	if s.reg.shut {
 		return
 	}
 	s.bg.Add(1)
@@ -324,8 +266,8 @@ func (s *Server) sweep() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			for _, c := range s.snapshot() {
-				c.tick(now)
+			for _, c := range s.reg.snapshot() {
+				c.tickContained(now)
 			}
 		}
 	}

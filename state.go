@@ -88,7 +88,7 @@ func (s *Server) Reload(cfg Config) error {
 	old := s.state.Swap(st)
 	_ = old.verifier.Close()
 	l := cfg.Limits
-	for _, c := range s.snapshot() {
+	for _, c := range s.reg.snapshot() {
 		c.limiter.SetLimit(rate.Limit(float64(l.MessagesPerMinute) / 60))
 		c.limiter.SetBurst(l.Burst)
 		c.recheck("permission removed by the server's configuration")
