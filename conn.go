@@ -43,7 +43,7 @@ type conn struct {
 	queue    []frame
 	writing  bool      // a writer goroutine is running
 	state    connState // open, closing or closed (see registry)
-	sent     uint16 // the close code the server sent, if it closed first
+	sent     uint16    // the close code the server sent, if it closed first
 	sentWhy  string
 	notified time.Time // the expiry refresh_required was sent for
 
