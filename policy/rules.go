@@ -14,8 +14,15 @@ const (
 	RoleSelf = "self" // the user named by {sub} in the rule's pattern
 )
 
-// SubPlaceholder stands for the caller's user id in a pattern.
+// SubPlaceholder stands for the caller's user id in a pattern. It must be
+// a whole name segment, and it matches exactly one: a user id that is not
+// a valid segment (empty, over 128 bytes, a byte outside the channel
+// alphabet, or a SegmentSeparator) matches no {sub} rule at all, so that
+// "bob:x" can never reach into bob's channels.
 const SubPlaceholder = "{sub}"
+
+// SegmentSeparator separates the segments of a channel name.
+const SegmentSeparator = ":"
 
 // Rule is one entry of the channels list. The zero value grants nothing.
 type Rule struct {
@@ -116,6 +123,12 @@ func checkPattern(p string) error {
 	if strings.Count(p, SubPlaceholder) > 1 {
 		return fmt.Errorf("pattern has %s more than once", SubPlaceholder)
 	}
+	if i := strings.Index(p, SubPlaceholder); i >= 0 {
+		before, after := p[:i], p[i+len(SubPlaceholder):]
+		if before != "" && !strings.HasSuffix(before, SegmentSeparator) || after != "" && !strings.HasPrefix(after, SegmentSeparator) {
+			return fmt.Errorf("%s must be a whole name segment, between %q separators or the pattern's ends", SubPlaceholder, SegmentSeparator)
+		}
+	}
 	rest := strings.Replace(p, SubPlaceholder, "", 1)
 	for i := 0; i < len(rest); i++ {
 		if ch := rest[i]; ch != '*' && !isChannelByte(ch) {
@@ -177,7 +190,7 @@ func (r *compiled) matches(channel, user string) bool {
 	if !r.hasSub {
 		return Glob(r.Pattern, channel)
 	}
-	if !validName(user) {
+	if !validSegment(user) {
 		return false
 	}
 	return Glob(strings.Replace(r.Pattern, SubPlaceholder, user, 1), channel)
@@ -213,12 +226,14 @@ func isChannelByte(ch byte) bool {
 		ch == '_' || ch == '.' || ch == ':' || ch == '@' || ch == '-'
 }
 
-func validName(s string) bool {
+// validSegment reports whether a user id can stand for {sub}: one whole
+// segment of a channel name.
+func validSegment(s string) bool {
 	if s == "" || len(s) > 128 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !isChannelByte(s[i]) {
+		if !isChannelByte(s[i]) || s[i] == SegmentSeparator[0] {
 			return false
 		}
 	}

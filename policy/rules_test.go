@@ -150,3 +150,61 @@ func ascii(s string) bool {
 	}
 	return true
 }
+
+// A user id substituted for {sub} matches exactly one whole segment: a sub
+// holding the separator, or any byte outside the channel alphabet, matches
+// no {sub} rule, so that it cannot alias another user's channels.
+func TestSubIsOneWholeSegment(t *testing.T) {
+	rs, err := Compile([]Rule{
+		{Pattern: "inbox:{sub}:*", Subscribe: []string{RoleSelf}, Publish: []string{RoleSelf}},
+		{Pattern: "{sub}", Subscribe: []string{RoleSelf}},
+		{Pattern: "dm:*:{sub}", Subscribe: []string{RoleSelf}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		user, channel string
+		want          bool
+	}{
+		{"bob", "inbox:bob:secret", true},
+		{"bob", "inbox:bob:x:secret", true},
+		{"bob:x", "inbox:bob:x:secret", false}, // would read inside bob's space
+		{"bob:x", "inbox:bob:x", false},
+		{"bob:", "inbox:bob::x", false},
+		{":bob", "inbox::bob:x", false},
+		{"bo", "inbox:bob:x", false},
+		{"bob*", "inbox:bob*:x", false},
+		{"bob/x", "inbox:bob/x:y", false},
+		{"bøb", "inbox:bøb:y", false},
+		{"bob\x00", "inbox:bob\x00:y", false},
+		{"", "inbox::y", false},
+		{strings.Repeat("a", 129), "inbox:" + strings.Repeat("a", 129) + ":y", false},
+		{"bob", "bob", true},
+		{"bob:x", "bob:x", false},
+		{"bob", "dm:alice:bob", true},
+		{"x:bob", "dm:alice:x:bob", false},
+		{"ice:bob", "dm:al:ice:bob", false},
+	}
+	for _, tt := range tests {
+		for _, action := range []Action{Subscribe, Publish} {
+			want := tt.want && (action == Subscribe || strings.HasPrefix(tt.channel, "inbox:"))
+			if _, got := rs.Allow(action, tt.channel, Identity{User: tt.user}); got != want {
+				t.Errorf("user %q, %s on %q: allowed %v, want %v", tt.user, []string{"subscribe", "publish"}[action], tt.channel, got, want)
+			}
+		}
+	}
+}
+
+func TestSubMustBeAWholeSegmentOfThePattern(t *testing.T) {
+	for _, p := range []string{"inbox{sub}", "inbox:{sub}x", "a.{sub}", "*{sub}", "{sub}*", "x:{sub}.y"} {
+		if _, err := Compile([]Rule{{Pattern: p, Subscribe: []string{RoleSelf}}}); err == nil || !strings.Contains(err.Error(), "whole name segment") {
+			t.Errorf("pattern %q: error %v, want a whole-segment refusal", p, err)
+		}
+	}
+	for _, p := range []string{"{sub}", "user:{sub}", "{sub}:inbox", "a:{sub}:b", "a:*:{sub}"} {
+		if _, err := Compile([]Rule{{Pattern: p, Subscribe: []string{RoleSelf}}}); err != nil {
+			t.Errorf("pattern %q: %v", p, err)
+		}
+	}
+}
