@@ -24,6 +24,7 @@ var ErrNotUpgraded = errors.New("wstest: server did not switch protocols")
 type Request struct {
 	Method string      // default GET
 	Path   string      // request target; default "/"
+	Proto  string      // request line's version; default HTTP/1.1
 	Header http.Header // written as is
 }
 
@@ -135,7 +136,11 @@ func requestText(addr string, req *Request) string {
 	if path == "" {
 		path = "/"
 	}
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", req.method(), path)
+	proto := req.Proto
+	if proto == "" {
+		proto = "HTTP/1.1"
+	}
+	fmt.Fprintf(&b, "%s %s %s\r\n", req.method(), path, proto)
 	if req.Header.Get("Host") == "" {
 		fmt.Fprintf(&b, "Host: %s\r\n", addr)
 	}

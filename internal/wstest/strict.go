@@ -1,0 +1,136 @@
+package wstest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrBadServerFrame is wrapped by ReadServerFrame's error when the server
+// sent a frame that RFC 6455 forbids a server to send.
+var ErrBadServerFrame = errors.New("wstest: invalid server frame")
+
+// ReadServerFrame reads one frame like ReadFrame and checks it as RFC 6455
+// requires of a server that negotiated no extension: no mask, no reserved
+// bit, no reserved opcode, the payload length in its shortest form (and
+// the top bit of a 64-bit length clear), control frames final and at most
+// 125 bytes, and a close payload either empty or a code a peer may send
+// followed by UTF-8. A frame that breaks a rule comes back with an error
+// wrapping ErrBadServerFrame. It judges each frame alone: whether
+// fragments follow each other correctly, and whether a text message is
+// UTF-8 as a whole, is the caller's to check.
+func (c *Conn) ReadServerFrame(timeout time.Duration) (Frame, error) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return Frame{}, err
+	}
+	f := Frame{
+		Opcode:   Opcode(h[0] & 0xF),
+		NotFinal: h[0]&0x80 == 0,
+		RSV:      (h[0] >> 4) & 0x7,
+		Unmasked: h[1]&0x80 == 0,
+	}
+	n, short, err := c.strictLength(h[1] & 0x7F)
+	if err != nil {
+		return f, err
+	}
+	if !f.Unmasked {
+		return f, fmt.Errorf("%w: masked (opcode %#x)", ErrBadServerFrame, byte(f.Opcode))
+	}
+	f.Payload = make([]byte, n)
+	if _, err := io.ReadFull(c.br, f.Payload); err != nil {
+		return f, err
+	}
+	if !short {
+		return f, fmt.Errorf("%w: length %d not in its shortest form (opcode %#x)", ErrBadServerFrame, n, byte(f.Opcode))
+	}
+	if err := checkServerFrame(f); err != nil {
+		return f, fmt.Errorf("%w: %v", ErrBadServerFrame, err)
+	}
+	return f, nil
+}
+
+// strictLength reads the payload length for code and reports whether it
+// was written in its shortest form.
+func (c *Conn) strictLength(code byte) (n uint64, short bool, err error) {
+	switch code {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(c.br, b[:]); err != nil {
+			return 0, false, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+		short = n > 125
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(c.br, b[:]); err != nil {
+			return 0, false, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+		if n>>63 != 0 {
+			return 0, false, fmt.Errorf("%w: 64-bit length %#x has its top bit set", ErrBadServerFrame, n)
+		}
+		short = n > 0xFFFF
+	default:
+		n, short = uint64(code), true
+	}
+	if n > MaxFrameBytes {
+		return 0, false, fmt.Errorf("wstest: frame of %d bytes is over MaxFrameBytes", n)
+	}
+	return n, short, nil
+}
+
+func checkServerFrame(f Frame) error {
+	if f.RSV != 0 {
+		return fmt.Errorf("reserved bits %03b set (opcode %#x)", f.RSV, byte(f.Opcode))
+	}
+	switch f.Opcode {
+	case OpContinuation, OpText, OpBinary:
+		return nil
+	case OpClose, OpPing, OpPong:
+	default:
+		return fmt.Errorf("reserved opcode %#x", byte(f.Opcode))
+	}
+	if f.NotFinal {
+		return fmt.Errorf("fragmented control frame (opcode %#x)", byte(f.Opcode))
+	}
+	if len(f.Payload) > 125 {
+		return fmt.Errorf("control frame of %d bytes (opcode %#x)", len(f.Payload), byte(f.Opcode))
+	}
+	if f.Opcode != OpClose {
+		return nil
+	}
+	switch {
+	case len(f.Payload) == 0:
+		return nil
+	case len(f.Payload) == 1:
+		return errors.New("close payload of one byte")
+	}
+	if code := binary.BigEndian.Uint16(f.Payload); !SendableCloseCode(code) {
+		return fmt.Errorf("close code %d may not be sent", code)
+	}
+	if !utf8.Valid(f.Payload[2:]) {
+		return fmt.Errorf("close reason %q is not UTF-8", f.Payload[2:])
+	}
+	return nil
+}
+
+// SendableCloseCode reports whether RFC 6455 (section 7.4) lets an
+// endpoint put code in a close frame: the defined codes other than 1004,
+// 1005, 1006 and 1015, the IANA-registered 1012-1014, and 3000-4999.
+func SendableCloseCode(code uint16) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	default:
+		return code >= 3000 && code <= 4999
+	}
+}
+
+// CloseOf decodes a close frame's payload: 1005 (CloseNoStatus) and no
+// reason when it is empty.
+func CloseOf(f Frame) *CloseError { return closeError(f.Payload) }
