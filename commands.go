@@ -52,7 +52,7 @@ const brokerTimeout = 5 * time.Second
 // connection stay up.
 func (c *conn) handle(frame []byte) {
 	action, result := "invalid", "ok"
-	defer func() { c.s.metrics.commands.WithLabelValues(action, result).Inc() }()
+	defer func() { c.svc.metrics.commands.WithLabelValues(action, result).Inc() }()
 	var cmd protocol.Command
 	defer func() {
 		if p := recover(); p != nil {
@@ -104,10 +104,10 @@ func (c *conn) admit() *cmdError {
 	}
 	c.rateDenied++
 	if c.rateDenied > c.s.st().cfg.Limits.RateLimitAbuseThreshold {
-		c.s.log.Warn("rate limit abuse", "event", "limit_hit", "limit", "rate_abuse", "request_id", c.requestID, "client", c.id, "ip", c.ip)
+		c.svc.log.Warn("rate limit abuse", "event", "limit_hit", "limit", "rate_abuse", "request_id", c.requestID, "client", c.id, "ip", c.ip)
 		c.closeWith(protocol.CloseRateLimitAbuse, protocol.CloseCodes[protocol.CloseRateLimitAbuse])
 	}
-	c.s.metrics.rateLimited.WithLabelValues("command").Inc()
+	c.svc.metrics.rateLimited.WithLabelValues("command").Inc()
 	r := c.limiter.ReserveN(now, 1)
 	wait := r.DelayFrom(now)
 	r.CancelAt(now)
@@ -156,19 +156,19 @@ func (c *conn) logRefusal(rid string, cmd *protocol.Command, e *cmdError) {
 	if e.cause != nil {
 		attrs = append(attrs, slog.String("error", e.cause.Error()))
 	}
-	c.s.log.LogAttrs(context.Background(), level, msg, attrs...)
+	c.svc.log.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
 // violate counts an invalid or forbidden message; more than
 // limits.max_violations in a minute closes the connection with 1008.
 func (c *conn) violate(now time.Time) {
-	c.s.metrics.violations.Inc()
+	c.svc.metrics.violations.Inc()
 	if now.Sub(c.violStart) > time.Minute {
 		c.violStart, c.violations = now, 0
 	}
 	c.violations++
 	if c.violations > c.s.st().cfg.Limits.MaxViolations {
-		c.s.log.Warn("too many violations", "event", "limit_hit", "limit", "violations", "request_id", c.requestID, "client", c.id, "ip", c.ip)
+		c.svc.log.Warn("too many violations", "event", "limit_hit", "limit", "violations", "request_id", c.requestID, "client", c.id, "ip", c.ip)
 		c.closeWith(protocol.ClosePolicyViolation, protocol.CloseCodes[protocol.ClosePolicyViolation])
 	}
 }
@@ -241,7 +241,7 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	res, err := c.s.hub.subscribe(ctx, c, cmd.Channel, cmd.Since, c.s.st().cfg.Limits.MaxHistoryLimit)
+	res, err := c.svc.hub.subscribe(ctx, c, cmd.Channel, cmd.Since, c.s.st().cfg.Limits.MaxHistoryLimit)
 	if err != nil {
 		c.forget(cmd.Channel)
 		return nil, brokerError(err)
@@ -255,7 +255,7 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 		c.s.joinPresence(cmd.Channel, c)
 	}
 	c.send(b)
-	c.s.hub.activate(c, cmd.Channel, res.Offset)
+	c.svc.hub.activate(c, cmd.Channel, res.Offset)
 	return nil, nil
 }
 
@@ -280,7 +280,7 @@ func (c *conn) drop1(channel string) bool {
 	if !ok {
 		return false
 	}
-	c.s.hub.unsubscribe(c, channel)
+	c.svc.hub.unsubscribe(c, channel)
 	if tracked {
 		c.s.leavePresence(channel, c.id)
 	}
@@ -303,12 +303,12 @@ func (c *conn) publish(cmd *protocol.Command) (any, *cmdError) {
 	user := c.identityClaims().Subject
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	pos, err := c.s.broker.Publish(ctx, cmd.Channel, data, user, c.id, publishOptions(rule))
+	pos, err := c.svc.broker.Publish(ctx, cmd.Channel, data, user, c.id, publishOptions(rule))
 	if err != nil {
 		c.s.brokerFailed("publish", err)
 		return nil, brokerError(err)
 	}
-	c.s.metrics.publications.WithLabelValues("client").Inc()
+	c.svc.metrics.publications.WithLabelValues("client").Inc()
 	c.s.auditPublish(rule, cmd.Channel, user, c.id, len(data))
 	return offsetResult{Offset: pos.Offset}, nil
 }
@@ -338,7 +338,7 @@ func (c *conn) history(cmd *protocol.Command) (any, *cmdError) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	pubs, pos, err := c.s.broker.History(ctx, cmd.Channel, req)
+	pubs, pos, err := c.svc.broker.History(ctx, cmd.Channel, req)
 	if err != nil {
 		return nil, brokerError(err)
 	}
@@ -376,7 +376,7 @@ func (c *conn) refresh(cmd *protocol.Command) (any, *cmdError) {
 	}
 	old := c.identityClaims()
 	if claims.Subject != old.Subject {
-		c.s.log.Warn("token refresh for another user", "event", "token_refresh_failed", "request_id", c.requestID,
+		c.svc.log.Warn("token refresh for another user", "event", "token_refresh_failed", "request_id", c.requestID,
 			"client", c.id, "ip", c.ip, "user", old.Subject, "reason", "subject changed")
 		c.closeWith(protocol.ClosePolicyViolation, protocol.CloseCodes[protocol.ClosePolicyViolation])
 		return nil, nil
@@ -384,7 +384,7 @@ func (c *conn) refresh(cmd *protocol.Command) (any, *cmdError) {
 	c.mu.Lock()
 	c.claims = claims
 	c.mu.Unlock()
-	c.s.log.Info("token refreshed", "event", "token_refreshed", "client", c.id, "user", claims.Subject, "ip", c.ip)
+	c.svc.log.Info("token refreshed", "event", "token_refreshed", "client", c.id, "user", claims.Subject, "ip", c.ip)
 	c.recheck("permission removed")
 	return refreshResult{ExpiresAt: unixMS(claims.ExpiresAt)}, nil
 }
@@ -404,7 +404,7 @@ func (c *conn) recheck(reason string) {
 	c.mu.Unlock()
 	for _, ch := range gone {
 		if c.drop1(ch) {
-			c.s.log.Info("subscription removed", "event", "subscription_revoked", "client", c.id, "user", id.User, "reason", reason)
+			c.svc.log.Info("subscription removed", "event", "subscription_revoked", "client", c.id, "user", id.User, "reason", reason)
 			c.send(protocol.EncodeUnsubscribe(ch, reason))
 		}
 	}

@@ -26,8 +26,9 @@ import (
 // Lock order: hub shard lock, then conn.mu. conn.mu is never held while
 // calling into the hub, the broker or the network.
 type conn struct {
-	s         *Server
-	reg       *registry
+	s         *Server   // reached through its methods only
+	svc       *services // shared, read-only
+	reg       *registry // owns c's life
 	ws        *gws.Conn
 	id        string
 	requestID string // of the handshake
@@ -83,6 +84,7 @@ func (s *Server) newConn(h *handshake) *conn {
 	l := s.st().cfg.Limits
 	c := &conn{
 		s:         s,
+		svc:       s.services,
 		reg:       s.reg,
 		id:        newClientID(),
 		requestID: h.requestID,
@@ -125,7 +127,7 @@ func (c *conn) attach(ws *gws.Conn, userAgent string) {
 	// from the sweeper can overtake the welcome.
 	b, err := json.Marshal(w)
 	if err != nil {
-		c.s.log.Error("encoding the welcome failed", "event", "internal_error", "client", c.id, "error", err.Error())
+		c.svc.log.Error("encoding the welcome failed", "event", "internal_error", "client", c.id, "error", err.Error())
 	}
 	c.mu.Lock()
 	c.queue = append(c.queue, frame{op: gws.OpcodeText, data: b})
@@ -133,7 +135,7 @@ func (c *conn) attach(ws *gws.Conn, userAgent string) {
 	c.mu.Unlock()
 	accepting := c.reg.open(c)
 	c.startWriter()
-	c.s.log.Info("connection opened", "event", "connection_opened", "request_id", c.requestID,
+	c.svc.log.Info("connection opened", "event", "connection_opened", "request_id", c.requestID,
 		"client", c.id, "user", claims.Subject, "ip", c.ip, "origin", c.origin, "user_agent", userAgent)
 	if !accepting { // a drain or Shutdown began during the upgrade and did not see c
 		c.closeWith(protocol.CloseGoingAway, protocol.CloseCodes[protocol.CloseGoingAway])
@@ -175,8 +177,8 @@ func (c *conn) enqueue(f frame) bool {
 		if f.op != gws.OpcodeText {
 			return false // a control frame (ping, pong) is not worth a close
 		}
-		c.s.metrics.queueDrops.WithLabelValues("slow_consumer").Inc()
-		c.s.log.Warn("slow consumer", "event", "slow_consumer", "client", c.id, "ip", c.ip, "request_id", c.requestID)
+		c.svc.metrics.queueDrops.WithLabelValues("slow_consumer").Inc()
+		c.svc.log.Warn("slow consumer", "event", "slow_consumer", "client", c.id, "ip", c.ip, "request_id", c.requestID)
 		c.closeWith(protocol.CloseSlowConsumer, protocol.CloseCodes[protocol.CloseSlowConsumer])
 		return false
 	}
@@ -340,7 +342,7 @@ func (c *conn) tick(now time.Time) {
 	last := time.Unix(0, c.lastRead.Load())
 	if sent := c.pingSent.Load(); sent != 0 {
 		if now.Sub(time.Unix(0, sent)) > l.PongTimeout {
-			c.s.log.Info("peer did not answer ping", "event", "pong_timeout", "request_id", c.requestID, "client", c.id, "ip", c.ip)
+			c.svc.log.Info("peer did not answer ping", "event", "pong_timeout", "request_id", c.requestID, "client", c.id, "ip", c.ip)
 			c.drop()
 			return
 		}
@@ -365,7 +367,7 @@ func (c *conn) checkExpiry(now time.Time) {
 	switch {
 	case exp.IsZero():
 	case now.After(exp.Add(a.Leeway)):
-		c.s.log.Info("token expired", "event", "token_expired", "request_id", c.requestID, "client", c.id, "user", c.identityClaims().Subject, "ip", c.ip)
+		c.svc.log.Info("token expired", "event", "token_expired", "request_id", c.requestID, "client", c.id, "user", c.identityClaims().Subject, "ip", c.ip)
 		c.closeWith(protocol.CloseTokenExpired, protocol.CloseCodes[protocol.CloseTokenExpired])
 	case notify:
 		c.send(protocol.EncodeRefreshRequired(exp.UnixMilli()))
@@ -394,7 +396,7 @@ func (c *conn) closed(err error) {
 	sent, sentWhy := c.sent, c.sentWhy
 	c.mu.Unlock()
 	for _, sb := range subs {
-		c.s.hub.unsubscribe(c, sb.channel)
+		c.svc.hub.unsubscribe(c, sb.channel)
 		if sb.tracked {
 			c.s.leavePresence(sb.channel, c.id)
 		}
@@ -406,11 +408,11 @@ func (c *conn) closed(err error) {
 		code, reason = sent, sentWhy
 	}
 	if _, known := protocol.CloseCodes[code]; known || code == 0 {
-		c.s.metrics.closes.WithLabelValues(codeLabel(code)).Inc()
+		c.svc.metrics.closes.WithLabelValues(codeLabel(code)).Inc()
 	} else {
-		c.s.metrics.closes.WithLabelValues("other").Inc()
+		c.svc.metrics.closes.WithLabelValues("other").Inc()
 	}
-	c.s.log.Info("connection closed", "event", "connection_closed", "request_id", c.requestID,
+	c.svc.log.Info("connection closed", "event", "connection_closed", "request_id", c.requestID,
 		"client", c.id, "user", user, "ip", c.ip, "origin", c.origin,
 		"duration_ms", time.Since(c.opened).Milliseconds(), "code", code, "reason", reason,
 		"messages_in", c.in.Load(), "messages_out", c.out.Load())

@@ -111,27 +111,20 @@ func TestKickedConnectionRunsNoMoreCommands(t *testing.T) {
 // write has been blocked for limits.write_timeout: the deadline is the
 // writer's from its first byte, and nothing clears it.
 func TestWriteDeadlineHoldsFromTheFirstByte(t *testing.T) {
+	const timeout = 4 * time.Second
 	s := startServer(t, func(c *Config) {
 		bigConfig(c)
-		c.Limits.WriteTimeout = 2 * time.Second
-		c.Limits.MaxConnectionsPerUser = 100
+		c.Limits.WriteTimeout = timeout
 	})
-	bigHistory(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	const n = 24
+	const n = 48 // the old fault showed in a few of every 16
 	for range n {
-		req := s.request(token(t, "mallory"))
-		req.Header.Set("Sec-WebSocket-Protocol", "rampart.v1")
-		ws, _, err := s.dialRaw(t, req, wstest.Options{ReadBuffer: 4096})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Ask at once, while the welcome's write may still be in flight.
-		if err := ws.WriteText(`{"id":1,"action":"history","channel":"chat:big","limit":100}`); err != nil {
-			t.Fatal(err)
-		}
+		// Subscribed, then never reading again; the subscription starts
+		// right after the welcome, while its write deadline is fresh.
+		m := s.dialWith(t, s.request(token(t, "mallory")), wstest.Options{ReadBuffer: 4096})
+		m.subscribe("chat:flood")
 		wg.Add(1)
 		go func() { // proof of life without reading: an unsolicited pong now and then
 			defer wg.Done()
@@ -142,15 +135,22 @@ func TestWriteDeadlineHoldsFromTheFirstByte(t *testing.T) {
 				case <-ctx.Done():
 					return
 				case <-tick.C:
-					if ws.WriteFrame(wstest.Frame{Opcode: wstest.OpPong}) != nil {
+					if m.ws.WriteFrame(wstest.Frame{Opcode: wstest.OpPong}) != nil {
 						return
 					}
 				}
 			}
 		}()
 	}
-	deadline := time.Now().Add(2*time.Second + 10*time.Second)
-	for s.s.Connections() != 1 { // the filler
+	// About 6 MB to each of them: more than the kernel buffers hold, fewer
+	// frames than send_queue, so only the write deadline can end them.
+	p := s.dial(t, token(t, "publisher"))
+	data := `"` + strings.Repeat("x", 60000) + `"`
+	for range 100 {
+		p.publish("chat:flood", data)
+	}
+	deadline := time.Now().Add(timeout + 10*time.Second)
+	for s.s.Connections() != 1 { // the publisher
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d clients that never read are still connected after write_timeout", s.s.Connections()-1, n)
 		}

@@ -36,14 +36,11 @@ import (
 // Server is a Rampart server. It is an http.Handler serving the WebSocket
 // endpoint and the health endpoints. Create it with New.
 type Server struct {
+	*services
 	cfg      Config // as given to New; the parts Reload may change live in state
 	state    atomic.Pointer[state]
-	log      *slog.Logger
-	broker   broker.Broker
 	ownsBkr  bool
-	hub      *hub
 	mux      *http.ServeMux
-	metrics  *metrics
 	gatherer prometheus.Gatherer
 	presence broker.Presence
 	limiter  Limiter
@@ -59,6 +56,17 @@ type Server struct {
 	bg     sync.WaitGroup // background goroutines
 }
 
+// services are what every connection shares with the server, set once by
+// New and read-only afterwards. A connection reaches the server's other
+// parts only through its methods, and its own life only through the
+// registry.
+type services struct {
+	log     *slog.Logger
+	metrics *metrics
+	hub     *hub
+	broker  broker.Broker
+}
+
 // New validates cfg and returns a ready server. It returns every
 // configuration problem at once.
 func New(cfg Config) (*Server, error) {
@@ -67,9 +75,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{
+		services:  &services{log: cfg.Logger, broker: cfg.Broker},
 		cfg:       cfg,
-		log:       cfg.Logger,
-		broker:    cfg.Broker,
 		reg:       newRegistry(),
 		stop:      make(chan struct{}),
 		reqPrefix: randomHex(4),
