@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -208,7 +210,9 @@ func (c Config) Validate() error {
 	c.Auth.validate(bad)
 	if err := authConfig(c.Auth, nil).Validate(); err != nil {
 		for _, e := range unjoin(err) {
-			bad("auth", "%s", strings.TrimPrefix(e.Error(), "auth: "))
+			if path, reason, ok := authProblem(e.Error()); ok {
+				bad(path, "%s", reason)
+			}
 		}
 	}
 	c.Limits.validate(bad)
@@ -295,6 +299,47 @@ func (l *Limits) validate(bad func(path, format string, args ...any)) {
 			bad(d.path, "must be between %s, not %s", d.allowed, d.v)
 		}
 	}
+}
+
+// authNames translates the token verifier's setting names into the keys of
+// the configuration file, so that its messages name what the operator
+// wrote. The first name found in a message gives the problem's path.
+var authNames = []struct{ name, path, words string }{
+	{"HMACSecret", "auth.hmac_secret_env", "the HMAC secret"},
+	{"JWKSURL", "auth.jwks_url", "auth.jwks_url"},
+	{"PublicKeys", "auth.public_key_files", "public key"},
+	{"Issuer", "auth.issuer", "auth.issuer"},
+	{"Algorithms", "auth.algorithms", "auth.algorithms"},
+}
+
+// keyIndex is the verifier's "PublicKeys[0]".
+var keyIndex = regexp.MustCompile(`PublicKeys\[(\d+)\]`)
+
+// authProblem turns one of the verifier's messages into a key path and a
+// reason; ok is false for problems Auth.validate already reported (an
+// unknown algorithm, a negative leeway).
+func authProblem(msg string) (path, reason string, ok bool) {
+	reason = strings.TrimPrefix(msg, "auth: ")
+	if strings.HasSuffix(reason, "is not supported") || strings.HasPrefix(reason, "Leeway ") {
+		return "", "", false
+	}
+	reason = keyIndex.ReplaceAllStringFunc(reason, func(m string) string {
+		n, _ := strconv.Atoi(keyIndex.FindStringSubmatch(m)[1])
+		return "public key " + strconv.Itoa(n+1)
+	})
+	path = "auth"
+	if strings.HasPrefix(reason, "algorithm ") {
+		path = "auth.algorithms" // allowed, but nothing can verify it
+	}
+	for _, n := range authNames {
+		if strings.Contains(reason, n.name) || (n.name == "PublicKeys" && strings.Contains(reason, "public key ")) {
+			if path == "auth" {
+				path = n.path
+			}
+			reason = strings.ReplaceAll(reason, n.name, n.words)
+		}
+	}
+	return path, reason, true
 }
 
 func unjoin(err error) []error {

@@ -46,25 +46,41 @@ func (e *Error) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Flag is a command-line flag that sets a key. Flags win over the
+// environment and the file, and are checked exactly as they are.
+type Flag struct {
+	Name  string // as the operator typed it, for messages: "--listen"
+	Key   string // the key it sets: "listen"
+	Value string // taken as written for a text key; YAML otherwise, as for a variable
+}
+
 // Load reads the file at path, applies RAMPART_* variables from env (a
-// list of "KEY=value", as os.Environ), reads the secrets it names and
-// validates everything. It returns every problem at once as an *Error.
-func Load(path string, env []string) (*File, error) {
+// list of "KEY=value", as os.Environ), then flags, reads the secrets it
+// names and validates everything. It returns every problem at once as an
+// *Error.
+func Load(path string, env []string, flags ...Flag) (*File, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &Error{Problems: []Problem{{Where: path, Reason: err.Error()}}}
+		return nil, &Error{Problems: []Problem{{Where: path, Reason: "cannot read the file: " + errors.Unwrap(err).Error()}}}
 	}
-	return parse(path, src, env, filepath.Dir(path))
+	return ParseFile(path, src, env, flags...)
+}
+
+// ParseFile is Load for the content of path, already read (by a watcher
+// that saw it complete): relative paths in it are relative to path's
+// directory.
+func ParseFile(path string, src []byte, env []string, flags ...Flag) (*File, error) {
+	return parse(path, src, env, filepath.Dir(path), flags)
 }
 
 // Parse is Load for a file already read; name is used in messages, and
 // relative paths in it are relative to the working directory.
-func Parse(name string, src []byte, env []string) (*File, error) {
-	return parse(name, src, env, "")
+func Parse(name string, src []byte, env []string, flags ...Flag) (*File, error) {
+	return parse(name, src, env, "", flags)
 }
 
-func parse(name string, src []byte, env []string, dir string) (*File, error) {
-	l := &loader{name: name, env: envMap(env), setBy: map[string]string{}}
+func parse(name string, src []byte, env []string, dir string, flags []Flag) (*File, error) {
+	l := &loader{name: name, env: envMap(env), flags: flags, setBy: map[string]string{}}
 	f := l.parse(src)
 	if f != nil {
 		f.resolvePaths(dir)
@@ -80,6 +96,7 @@ func parse(name string, src []byte, env []string, dir string) (*File, error) {
 type loader struct {
 	name     string
 	env      map[string]string
+	flags    []Flag
 	root     *yaml.Node        // the mapping at the top of the document
 	setBy    map[string]string // key path -> variable that set it
 	problems []Problem
@@ -97,7 +114,7 @@ func envMap(env []string) map[string]string {
 
 func (l *loader) add(node *yaml.Node, key, format string, args ...any) {
 	where := l.name
-	if v, ok := l.setBy[key]; ok {
+	if v, ok := l.source(key); ok {
 		where = v
 	} else if node != nil && node.Line > 0 {
 		where = fmt.Sprintf("%s:%d", l.name, node.Line)
@@ -105,10 +122,26 @@ func (l *loader) add(node *yaml.Node, key, format string, args ...any) {
 	l.problems = append(l.problems, Problem{Where: where, Key: key, Reason: fmt.Sprintf(format, args...)})
 }
 
+// source returns the variable or flag that set key, or a key it is part
+// of ("channels" for "channels[0].pattern").
+func (l *loader) source(key string) (string, bool) {
+	for k := key; k != ""; {
+		if v, ok := l.setBy[k]; ok {
+			return v, true
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return "", false
+}
+
 func (l *loader) parse(src []byte) *File {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		l.problems = append(l.problems, Problem{Where: l.name, Reason: yamlReason(err)})
+		l.syntaxProblem(src, err)
 		return nil
 	}
 	switch {
@@ -120,11 +153,17 @@ func (l *loader) parse(src []byte) *File {
 		l.add(&doc, "", "the top level must be a mapping of keys")
 		return nil
 	}
-	l.checkKeys(l.root, reflect.TypeOf(File{}), "")
+	t := reflect.TypeFor[File]()
+	l.checkKeys(l.root, t, "")
+	l.checkTypes(l.root, t, "")
 	l.applyEnv()
+	l.applyFlags()
+	if len(l.problems) > 0 {
+		return nil // values of the wrong kind: decoding would only repeat them
+	}
 	f := new(File)
 	if err := l.root.Decode(f); err != nil {
-		l.problems = append(l.problems, Problem{Where: l.name, Reason: yamlReason(err)})
+		l.decodeProblem(err)
 		return nil
 	}
 	l.checkZeros()
@@ -145,15 +184,6 @@ func (l *loader) checkZeros() {
 			l.add(v, "limits."+k.Value, "must be positive (leave the key out for the default)")
 		}
 	}
-}
-
-// yamlReason rewrites the decoder's "line N: ..." messages into one line.
-func yamlReason(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		return strings.Join(te.Errors, "; ")
-	}
-	return strings.TrimPrefix(err.Error(), "yaml: ")
 }
 
 // fields returns the yaml keys of a struct type, with inline structs
@@ -253,25 +283,48 @@ func EnvName(path string) string {
 // over the file. Values are YAML ("5s", "[a, b]", "true").
 func (l *loader) applyEnv() {
 	paths := map[string]reflect.Type{}
-	leafPaths(reflect.TypeOf(File{}), "", paths)
+	leafPaths(reflect.TypeFor[File](), "", paths)
 	for path, t := range paths {
 		name := EnvName(path)
-		val, ok := l.env[name]
+		if val, ok := l.env[name]; ok {
+			l.setValue(name, path, t, val, false)
+		}
+	}
+}
+
+// applyFlags sets the keys the command line gives; flags win over the
+// environment and the file.
+func (l *loader) applyFlags() {
+	paths := map[string]reflect.Type{}
+	leafPaths(reflect.TypeFor[File](), "", paths)
+	for _, fl := range l.flags {
+		t, ok := paths[fl.Key]
 		if !ok {
+			l.problems = append(l.problems, Problem{Where: fl.Name, Key: fl.Key, Reason: "sets no known key"})
 			continue
 		}
+		l.setValue(fl.Name, fl.Key, t, fl.Value, true)
+	}
+}
+
+// setValue puts the value a variable or flag (source) gives for path in
+// the document, after the checks a value in the file gets. literal takes
+// a text value as written, so that "[::1]:8080" is an address, not a list.
+func (l *loader) setValue(source, path string, t reflect.Type, val string, literal bool) {
+	l.setBy[path] = source
+	v := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
+	if !literal || t.Kind() != reflect.String {
 		var doc yaml.Node
 		if err := yaml.Unmarshal([]byte(val), &doc); err != nil || len(doc.Content) != 1 {
-			l.problems = append(l.problems, Problem{Where: name, Key: path, Reason: "not a valid value"})
-			continue
+			l.problems = append(l.problems, Problem{Where: source, Key: path, Reason: "not a valid YAML value"})
+			return
 		}
-		v := doc.Content[0]
-		if err := v.Decode(reflect.New(t).Interface()); err != nil {
-			l.problems = append(l.problems, Problem{Where: name, Key: path, Reason: yamlReason(err)})
-			continue
-		}
-		l.checkKeys(v, t, path)
-		l.setBy[path] = name
+		v = doc.Content[0]
+	}
+	before := len(l.problems)
+	l.checkKeys(v, t, path)
+	l.checkTypes(v, t, path)
+	if len(l.problems) == before {
 		set(l.root, strings.Split(path, "."), v)
 	}
 }
@@ -303,7 +356,8 @@ func set(m *yaml.Node, keys []string, value *yaml.Node) {
 }
 
 // node finds the node of a key path such as "channels[2].pattern", or the
-// closest parent that exists.
+// closest parent that exists; nil when the file does not have its first
+// key (a problem with a default, or a secret, has no line).
 func (l *loader) node(path string) *yaml.Node {
 	n := l.root
 	for part := range strings.SplitSeq(path, ".") {
@@ -313,6 +367,9 @@ func (l *loader) node(path string) *yaml.Node {
 			fmt.Sscanf(part[i:], "[%d]", &idx)
 		}
 		next := lookup(n, name)
+		if next == nil && n == l.root {
+			return nil
+		}
 		if next == nil {
 			return n
 		}
@@ -424,9 +481,12 @@ func (l *loader) validate(f *File) {
 	if err := f.Config.Validate(); err != nil {
 		var fe *rampart.FieldError
 		for _, e := range unjoin(err) {
-			if errors.As(e, &fe) {
+			switch {
+			case errors.As(e, &fe) && fe.Path == "auth.hmac_secret_env":
+				l.secretProblem(f, fe.Reason)
+			case errors.As(e, &fe):
 				l.add(l.node(fe.Path), fe.Path, "%s", fe.Reason)
-			} else {
+			default:
 				l.add(nil, "", "%s", e)
 			}
 		}
@@ -481,6 +541,43 @@ func (l *loader) validateListen(f *File) {
 			l.add(l.node("metrics.listen"), "metrics.listen", "not a host:port address")
 		}
 	}
+}
+
+// secretProblem reports the HMAC secret's problem under the key that
+// names where it comes from, and names the variable or the file to fix.
+func (l *loader) secretProblem(f *File, reason string) {
+	a := f.Auth
+	if a.HMACSecretFile != "" {
+		key := "auth.hmac_secret_file"
+		if len(a.HMACSecret) < auth.MinHMACSecretBytes {
+			reason = fmt.Sprintf("the file holds %d bytes; the HMAC secret needs at least %d", len(a.HMACSecret), auth.MinHMACSecretBytes)
+		}
+		l.add(l.exact(key), key, "%s", reason)
+		return
+	}
+	key := "auth.hmac_secret_env"
+	switch n := len(a.HMACSecret); {
+	case n == 0:
+		reason = fmt.Sprintf("%s is not set: put the HMAC secret (at least %d bytes) in it, or name a file holding it in auth.hmac_secret_file",
+			a.HMACSecretEnv, auth.MinHMACSecretBytes)
+	case n < auth.MinHMACSecretBytes:
+		reason = fmt.Sprintf("%s holds %d bytes; the HMAC secret needs at least %d", a.HMACSecretEnv, n, auth.MinHMACSecretBytes)
+	default:
+		reason = strings.ReplaceAll(reason, "the HMAC secret", "the HMAC secret in "+a.HMACSecretEnv)
+	}
+	l.add(l.exact(key), key, "%s", reason)
+}
+
+// exact finds the node of a key path only if the file has that very key
+// (a path without list indexes).
+func (l *loader) exact(path string) *yaml.Node {
+	n := l.root
+	for part := range strings.SplitSeq(path, ".") {
+		if n = lookup(n, part); n == nil {
+			return nil
+		}
+	}
+	return n
 }
 
 // Loopback reports whether host (a listen address's host part) only

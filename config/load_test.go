@@ -92,10 +92,10 @@ func TestBadValues(t *testing.T) {
 		name, src, want string
 		env             []string
 	}{
-		{"wrong type", "limits:\n  burst: lots\n", "cannot unmarshal", nil},
-		{"bad duration", "limits:\n  ping_interval: soon\n", "line 2: cannot unmarshal", nil},
+		{"wrong type", "limits:\n  burst: lots\n", `c.yaml:2: limits.burst: "lots" is not a whole number`, nil},
+		{"bad duration", "limits:\n  ping_interval: soon\n", `c.yaml:2: limits.ping_interval: "soon" is not a duration`, nil},
 		{"bad env value", "", "RAMPART_LIMITS_BURST", []string{"RAMPART_LIMITS_BURST=many"}},
-		{"missing secret", "", "HMACSecret must be at least 32 bytes", []string{}},
+		{"missing secret", "", "c.yaml: auth.hmac_secret_env: RAMPART_JWT_SECRET is not set", []string{}},
 		{"not a mapping", "- a\n- b\n", "the top level must be a mapping", nil},
 		{"plaintext allowed loudly", "listen: 0.0.0.0:1\ninsecure_allow_plaintext: true\nlimits: {burst: 0}\n", "limits.burst", nil},
 		{"tls half", "tls: {cert_file: a.pem}\n", "cert_file and key_file go together", nil},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,9 +25,11 @@ type devMode struct {
 	secret []byte
 }
 
-func newDevMode(listen string) (*devMode, *config.File, error) {
-	if listen == "" {
-		listen = "127.0.0.1:8080"
+// newDevMode builds the dev configuration from the environment and flags
+// (--listen; 127.0.0.1:8080 when not given), checked as a file would be.
+func newDevMode(flags []config.Flag) (*devMode, *config.File, error) {
+	if !slices.ContainsFunc(flags, func(f config.Flag) bool { return f.Key == "listen" }) {
+		flags = append(flags, config.Flag{Name: "--listen", Key: "listen", Value: "127.0.0.1:8080"})
 	}
 	d := &devMode{secret: make([]byte, 32)}
 	_, _ = rand.Read(d.secret)
@@ -37,14 +40,13 @@ func newDevMode(listen string) (*devMode, *config.File, error) {
 			env = append(env, kv)
 		}
 	}
-	f, err := config.Parse("dev", nil, env)
+	f, err := config.Parse("dev", nil, env, flags...)
 	if err != nil {
 		return nil, nil, err
 	}
-	f.Listen = listen
 	f.Log.Format = "text"
-	if host, _, _ := splitHost(listen); !config.Loopback(host) {
-		return nil, nil, fmt.Errorf("rampart serve --dev: %s is not a loopback address", listen)
+	if host, _, _ := splitHost(f.Listen); !config.Loopback(host) {
+		return nil, nil, fmt.Errorf("--listen: listen: %s is not a loopback address, and serve --dev listens only on loopback", f.Listen)
 	}
 	return d, f, nil
 }

@@ -13,12 +13,16 @@ import (
 	"github.com/rampart-rt/rampart/internal/tlsconf"
 )
 
+// reloadInterval is how often the watcher checks the configuration file.
+var reloadInterval = 2 * time.Second
+
 // reloader re-reads the configuration file on SIGHUP or when it changes on
 // disk, and swaps it into the running server. A file that does not
 // validate is logged with every problem and the old configuration stays.
 type reloader struct {
 	path  string
-	file  *config.File // as the process started; what needs a restart is compared with it
+	flags []config.Flag // the command line's overrides, applied to every reading
+	file  *config.File  // as the process started; what needs a restart is compared with it
 	srv   *rampart.Server
 	certs *tlsconf.Reloader
 	addr  string
@@ -54,7 +58,7 @@ func (r *reloader) reload(why string) {
 			r.log.Error("certificate reload failed; the old one stays", "event", "config_reload_failed", "error", err.Error())
 		}
 	}
-	f, err := config.Load(r.path, os.Environ())
+	f, err := config.Load(r.path, os.Environ(), r.flags...)
 	if err == nil {
 		err = r.srv.Reload(serverConfig(f, r.addr, r.log))
 	}

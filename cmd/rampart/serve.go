@@ -35,8 +35,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file")
 	dev := fs.Bool("dev", false, "loopback dev server with a fresh secret, a printed token and a demo page")
-	listen := fs.String("listen", "", "listen address (overrides the file)")
+	listen := fs.String("listen", "", "listen address (overrides the file and RAMPART_LISTEN; checked as they are)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "rampart serve: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	if *dev == (*path != "") {
@@ -44,24 +48,26 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var (
-		f   *config.File
-		d   *devMode
-		err error
+		f     *config.File
+		d     *devMode
+		err   error
+		flags []config.Flag // settings the command line overrides, checked with the rest
 	)
+	if *listen != "" {
+		flags = append(flags, config.Flag{Name: "--listen", Key: "listen", Value: *listen})
+	}
 	if *dev {
-		d, f, err = newDevMode(*listen)
+		d, f, err = newDevMode(flags)
 	} else {
-		f, err = config.Load(*path, os.Environ())
-		if err == nil && *listen != "" {
-			f.Listen = *listen
-		}
+		f, err = config.Load(*path, os.Environ(), flags...)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	log := newLogger(f.Log, stderr)
-	if err := run1(f, d, *path, log, stdout); err != nil {
+	src := source{path: *path, flags: flags}
+	if err := run1(f, d, src, log, stdout); err != nil {
 		log.Error("server stopped", "event", "server_error", "error", err.Error())
 		return 1
 	}
@@ -78,8 +84,15 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// source is where the configuration comes from: the file (none in dev
+// mode) and the flags that override it; a reload reads both again.
+type source struct {
+	path  string
+	flags []config.Flag
+}
+
 // run1 runs one server until a signal stops it.
-func run1(f *config.File, d *devMode, path string, log *slog.Logger, stdout io.Writer) error {
+func run1(f *config.File, d *devMode, src source, log *slog.Logger, stdout io.Writer) error {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	ln, err := net.Listen("tcp", f.Listen)
@@ -117,9 +130,9 @@ func run1(f *config.File, d *devMode, path string, log *slog.Logger, stdout io.W
 	if d != nil {
 		d.announce(stdout, scheme, addr)
 	}
-	rl := &reloader{path: path, file: f, srv: srv, certs: certs, addr: addr, log: log}
-	if path != "" {
-		go rl.watch(ctx, 2*time.Second)
+	rl := &reloader{path: src.path, flags: src.flags, file: f, srv: srv, certs: certs, addr: addr, log: log}
+	if src.path != "" {
+		go rl.watch(ctx, reloadInterval)
 	}
 	return waitForSignal(hs, admin, srv, rl, errc, log)
 }

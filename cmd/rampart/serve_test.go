@@ -72,6 +72,7 @@ func TestCheckConfig(t *testing.T) {
 		{"unknown top-level key", "# a comment\nlisten: 127.0.0.1:8080\nlimitz: {}\n", 1, ":3: limitz: unknown key"},
 		{"out of range", "listen: 127.0.0.1:8080\nlimits:\n  max_message_bytes: 64\n", 1, ":3: limits.max_message_bytes: must be between 128 and"},
 		{"zero limit", "limits:\n  max_violations: 0\n", 1, ":2: limits.max_violations: must be positive"},
+		{"wrong type", "limits:\n  write_timeout: banana\n", 1, `:2: limits.write_timeout: "banana" is not a duration`},
 		{"plaintext on 0.0.0.0", "\nlisten: 0.0.0.0:8080\n", 1, ":2: listen: plain ws:// on a non-loopback address"},
 	}
 	for _, tc := range cases {
