@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/rampart-rt/rampart/protocol"
 )
 
@@ -29,7 +27,7 @@ func (s *Server) AdminHandler() http.Handler {
 
 func (s *Server) adminRoutes(mux *http.ServeMux) {
 	if s.gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", s.metricsHandler())
 	}
 	mux.HandleFunc("POST /admin/drain", s.adminDrain)
 }

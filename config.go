@@ -42,6 +42,11 @@ type Config struct {
 	Limiter Limiter `yaml:"-"`
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger `yaml:"-"`
+	// MetricsKeys are the bearer keys GET /metrics requires (several at
+	// once, for rotation; each at least MinAPIKeyLength characters), sent
+	// as the API's are: Authorization: Bearer <key>. None: /metrics answers
+	// whoever reaches its listener. Reload replaces them.
+	MetricsKeys []string `yaml:"-"`
 	// Registry receives the server's metrics; nil: a registry of the
 	// server's own (never the global one). When it is also a
 	// prometheus.Gatherer, /metrics serves it.
@@ -218,6 +223,11 @@ func (c Config) Validate() error {
 	c.Limits.validate(bad)
 	c.RPC.validate(bad)
 	c.API.validate(bad)
+	for i, k := range c.MetricsKeys {
+		if len(k) < MinAPIKeyLength {
+			bad("metrics.keys_env", "key %d is shorter than %d characters", i+1, MinAPIKeyLength)
+		}
+	}
 	if _, err := compileProcessors(c.Channels); err != nil {
 		for _, e := range unjoin(err) {
 			var fe *FieldError

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"time"
 
 	"github.com/rampart-rt/rampart"
@@ -26,9 +27,14 @@ type TLS struct {
 	MinVersion string `yaml:"min_version"` // "1.2" (default) or "1.3"
 }
 
-// Metrics configures the Prometheus endpoint.
+// Metrics configures the Prometheus endpoint. On a main listener that is
+// not loopback, /metrics needs one of: its own listener, a key, or the
+// loud insecure_public.
 type Metrics struct {
-	Listen string `yaml:"listen"` // empty: /metrics on the main listener
+	Listen         string `yaml:"listen"`          // empty: /metrics on the main listener
+	KeysEnv        string `yaml:"keys_env"`        // variable with comma-separated keys; default RAMPART_METRICS_KEYS
+	KeysFile       string `yaml:"keys_file"`       // file with one key per line
+	InsecurePublic bool   `yaml:"insecure_public"` // serve /metrics without a key on a public listener; default false
 }
 
 // Log configures logging.
@@ -85,4 +91,14 @@ func (f *File) defaults() {
 	if f.API.KeysEnv == "" {
 		f.API.KeysEnv = "RAMPART_API_KEYS"
 	}
+	if f.Metrics.KeysEnv == "" {
+		f.Metrics.KeysEnv = "RAMPART_METRICS_KEYS"
+	}
+}
+
+// PublicMetrics reports whether /metrics is served on a non-loopback main
+// listener without a key: what insecure_public has to allow.
+func (f *File) PublicMetrics() bool {
+	host, _, err := net.SplitHostPort(f.Listen)
+	return err == nil && !Loopback(host) && f.Metrics.Listen == "" && len(f.MetricsKeys) == 0
 }

@@ -409,6 +409,7 @@ func (f *File) resolvePaths(dir string) {
 	fix(&f.TLS.KeyFile)
 	fix(&f.Auth.HMACSecretFile)
 	fix(&f.API.KeysFile)
+	fix(&f.Metrics.KeysFile)
 	for i := range f.Auth.PublicKeyFiles {
 		fix(&f.Auth.PublicKeyFiles[i])
 	}
@@ -433,6 +434,7 @@ func (l *loader) secrets(f *File) {
 		a.HMACSecret = []byte(l.env[a.HMACSecretEnv])
 	}
 	l.apiKeys(f)
+	l.metricsKeys(f)
 	if env := f.Broker.Redis.PasswordEnv; env != "" {
 		f.Broker.Redis.Password = l.env[env]
 	}
@@ -463,6 +465,19 @@ func (l *loader) apiKeys(f *File) {
 			return
 		}
 		f.API.Keys = append(f.API.Keys, splitKeys(string(b), "\n")...)
+	}
+}
+
+// metricsKeys reads the keys /metrics asks for, as apiKeys does.
+func (l *loader) metricsKeys(f *File) {
+	f.MetricsKeys = append(f.MetricsKeys, splitKeys(l.env[f.Metrics.KeysEnv], ",")...)
+	if f.Metrics.KeysFile != "" {
+		b, err := os.ReadFile(f.Metrics.KeysFile)
+		if err != nil {
+			l.add(l.node("metrics.keys_file"), "metrics.keys_file", "cannot read: %s", errors.Unwrap(err))
+			return
+		}
+		f.MetricsKeys = append(f.MetricsKeys, splitKeys(string(b), "\n")...)
 	}
 }
 
@@ -540,6 +555,14 @@ func (l *loader) validateListen(f *File) {
 		if _, _, err := net.SplitHostPort(f.Metrics.Listen); err != nil {
 			l.add(l.node("metrics.listen"), "metrics.listen", "not a host:port address")
 		}
+	}
+	if f.PublicMetrics() && !f.Metrics.InsecurePublic {
+		key, n := "metrics", l.node("metrics")
+		if _, ok := l.source("listen"); ok || n == nil {
+			key, n = "listen", l.node("listen")
+		}
+		l.add(n, key, "/metrics would answer anyone on the non-loopback address %s: set metrics.listen (a separate, private listener), "+
+			"or a key in %s (metrics.keys_env) or metrics.keys_file, or the loud metrics.insecure_public: true", f.Listen, f.Metrics.KeysEnv)
 	}
 }
 

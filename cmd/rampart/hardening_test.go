@@ -41,6 +41,7 @@ func TestServeFlagsAreChecked(t *testing.T) {
 	bin := buildRampart(t, dir)
 	secret := "RAMPART_JWT_SECRET=" + serveTestSecret
 	loopback := writeConfig(t, dir, "loopback.yaml", "listen: \"127.0.0.1:0\"\n")
+	plaintextOK := writeConfig(t, dir, "plaintext.yaml", "listen: \"127.0.0.1:0\"\ninsecure_allow_plaintext: true\n")
 	cases := []struct {
 		name string
 		env  []string
@@ -53,6 +54,8 @@ func TestServeFlagsAreChecked(t *testing.T) {
 			"--listen: listen: plain ws:// on a non-loopback address"},
 		{"the same from the environment", []string{"RAMPART_LISTEN=0.0.0.0:0"}, []string{"serve", "--config", loopback},
 			"RAMPART_LISTEN: listen: plain ws:// on a non-loopback address"},
+		{"open metrics on a public address", nil, []string{"serve", "--config", plaintextOK, "--listen", "[::]:0"},
+			"--listen: listen: /metrics would answer anyone on the non-loopback address [::]:0"},
 		{"not an address", nil, []string{"serve", "--config", loopback, "--listen", "localhost"},
 			"--listen: listen: not a host:port address"},
 		{"dev on every address", nil, []string{"serve", "--dev", "--listen", "0.0.0.0:0"},

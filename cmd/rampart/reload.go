@@ -88,7 +88,7 @@ func restartOnly(old, new *config.File) []string {
 	diff("path", old.Path, new.Path)
 	diff("handshake_timeout", old.HandshakeTimeout, new.HandshakeTimeout)
 	diff("tls", old.TLS, new.TLS)
-	diff("metrics", old.Metrics, new.Metrics)
+	diff("metrics.listen", old.Metrics.Listen, new.Metrics.Listen)
 	diff("log", old.Log, new.Log)
 	diff("broker", old.Broker, new.Broker)
 	diff("api.admin_only", old.API.AdminOnly, new.API.AdminOnly)

@@ -67,7 +67,8 @@ func TestCheckConfig(t *testing.T) {
 		want string // the first line of stderr: file:line: key: reason
 	}{
 		{"good", "listen: 127.0.0.1:8080\nlimits:\n  burst: 20\n", 0, ""},
-		{"plaintext allowed on purpose", "listen: 0.0.0.0:8080\ninsecure_allow_plaintext: true\n", 0, ""},
+		{"plaintext allowed on purpose", "listen: 0.0.0.0:8080\ninsecure_allow_plaintext: true\nmetrics: {listen: \"127.0.0.1:9090\"}\n", 0, ""},
+		{"metrics open on a public listener", "listen: 0.0.0.0:8080\ninsecure_allow_plaintext: true\n", 1, ":1: listen: /metrics would answer anyone on the non-loopback address 0.0.0.0:8080"},
 		{"unknown key", "listen: 127.0.0.1:8080\nlimits:\n  burst: 20\n  max_conections: 5\n", 1, ":4: limits.max_conections: unknown key"},
 		{"unknown top-level key", "# a comment\nlisten: 127.0.0.1:8080\nlimitz: {}\n", 1, ":3: limitz: unknown key"},
 		{"out of range", "listen: 127.0.0.1:8080\nlimits:\n  max_message_bytes: 64\n", 1, ":3: limits.max_message_bytes: must be between 128 and"},
