@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rampart-rt/rampart/config"
 )
 
 // runBinary runs the built command to its end (bounded) and returns its
@@ -102,4 +108,278 @@ func TestServeListenFlagOverridesTheFile(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("still running 15s after SIGTERM; log:\n%s", p.text())
 	}
+}
+
+// logBuffer collects a server's JSON log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// events returns the log lines with event name.
+func (b *logBuffer) events(t *testing.T, name string) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	text := b.buf.String()
+	b.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.Lines(text) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("a log line is not JSON: %q", line)
+		}
+		if m["event"] == name {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitEvent polls the log until n lines with event name are there.
+func (b *logBuffer) waitEvent(t *testing.T, name string, n int, timeout time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if ev := b.events(t, name); len(ev) >= n {
+			return ev[n-1]
+		}
+		if time.Now().After(deadline) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			t.Fatalf("no %d× %s within %s; log:\n%s", n, name, timeout, b.buf.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// reloadable is a server started the way serve starts one from a file,
+// on 127.0.0.1, with its reloader.
+type reloadable struct {
+	path string
+	addr string
+	rl   *reloader
+	log  *logBuffer
+}
+
+const chatConfig = `listen: "127.0.0.1:0"
+origins: { allow_missing: true }
+limits: { shutdown_spread: 10ms, max_connections_per_ip: 100 }
+channels:
+  - pattern: "chat:*"
+    subscribe: ["*"]
+    publish: ["*"]
+  - pattern: "news:*"
+    subscribe: ["*"]
+`
+
+// startReloadable writes body as the configuration file and serves it. With
+// every > 0 the file is watched at that interval.
+func startReloadable(t *testing.T, body string, every time.Duration) *reloadable {
+	t.Helper()
+	t.Setenv("RAMPART_JWT_SECRET", serveTestSecret)
+	path := writeConfig(t, t.TempDir(), "rampart.yaml", body)
+	f, err := config.Load(path, os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", f.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := &logBuffer{}
+	log := newLogger(config.Log{Format: "json", Level: "info"}, buf)
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, cleanup, err := buildServer(ctx, f, nil, addr, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	hs := srv.HTTPServer()
+	served := make(chan struct{})
+	go func() { defer close(served); _ = hs.Serve(ln) }()
+	r := &reloadable{path: path, addr: addr, log: buf,
+		rl: &reloader{path: path, file: f, srv: srv, addr: addr, log: log}}
+	watched := make(chan struct{})
+	if every > 0 {
+		go func() { defer close(watched); r.rl.watch(ctx, every) }()
+	} else {
+		close(watched)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-watched
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		_ = hs.Shutdown(sctx)
+		<-served
+		_ = srv.Shutdown(sctx)
+		cleanup()
+	})
+	return r
+}
+
+// dialWS connects a plain WebSocket client as user.
+func (r *reloadable) dialWS(t *testing.T, user string) *wssClient {
+	t.Helper()
+	tok, err := mint([]byte(serveTestSecret), claims{sub: user, ttl: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.DialTimeout("tcp", r.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return handshakeWS(t, nc, r.addr, tok)
+}
+
+// command sends one command and returns the reply to it.
+func (c *wssClient) command(id int, body string) string {
+	c.t.Helper()
+	if err := c.write(0x1, fmt.Appendf(nil, `{"id":%d,%s}`, id, body)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+	return c.read()
+}
+
+func (c *wssClient) subscribe(id int, channel string) {
+	c.t.Helper()
+	if got := c.command(id, `"action":"subscribe","channel":"`+channel+`"`); !strings.HasPrefix(got, fmt.Sprintf(`{"id":%d,"result":`, id)) {
+		c.t.Fatalf("subscribe %s: %s", channel, got)
+	}
+}
+
+// A configuration file truncated while the server runs (": > rampart.yaml",
+// a deployment tool's first step) and then written again: the watcher
+// never applies the empty file, so a subscriber keeps its subscription and
+// gets the next publication, not an unsubscribe push.
+func TestReloadSurvivesATruncatedFile(t *testing.T) {
+	r := startReloadable(t, chatConfig, 20*time.Millisecond)
+	alice := r.dialWS(t, "alice")
+	alice.subscribe(1, "chat:lobby")
+
+	if err := os.WriteFile(r.path, nil, 0o600); err != nil { // truncate, as ": >" does
+		t.Fatal(err)
+	}
+	refused := r.log.waitEvent(t, "config_reload_refused", 1, 5*time.Second)
+	if refused["level"] != "ERROR" || refused["trigger"] != "file changed" {
+		t.Fatalf("refusal line %v", refused)
+	}
+	if err := os.WriteFile(r.path, []byte(chatConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.log.waitEvent(t, "config_file_reloaded", 1, 5*time.Second)
+
+	bob := r.dialWS(t, "bob")
+	if got := bob.command(1, `"action":"publish","channel":"chat:lobby","data":"still here"`); !strings.Contains(got, `"result":{"offset":`) {
+		t.Fatalf("publish: %s", got)
+	}
+	if got := alice.read(); !strings.HasPrefix(got, `{"push":"publication","channel":"chat:lobby"`) {
+		t.Fatalf("alice's next frame is %s, want the publication", got)
+	}
+	if n := len(r.log.events(t, "subscription_revoked")); n != 0 {
+		t.Fatalf("%d subscriptions revoked", n)
+	}
+}
+
+// The watcher applies a file only once two polls saw the same content:
+// a file caught half written is not applied, the finished one is.
+func TestReloadWaitsForACompleteFile(t *testing.T) {
+	r := startReloadable(t, chatConfig, 0)
+	r.rl.watchStart()
+	alice := r.dialWS(t, "alice")
+	alice.subscribe(1, "news:today")
+
+	// Half written: cut inside the second rule, a valid file without news:*.
+	half := chatConfig[:strings.Index(chatConfig, "  - pattern: \"news:*\"")]
+	if err := os.WriteFile(r.path, []byte(half), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.rl.poll()
+	if err := os.WriteFile(r.path, []byte(chatConfig+"    publish: [\"*\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.rl.poll()
+	if n := len(r.log.events(t, "config_file_reloaded")); n != 0 {
+		t.Fatalf("a file seen once was applied (%d reloads)", n)
+	}
+	r.rl.poll()
+	if n := len(r.log.events(t, "config_file_reloaded")); n != 1 {
+		t.Fatalf("the finished file seen twice: %d reloads, want 1", n)
+	}
+	r.rl.poll()
+	if n := len(r.log.events(t, "config_file_reloaded")); n != 1 {
+		t.Fatalf("an unchanged file was applied again: %d reloads", n)
+	}
+	// The publish rule comes from the finished file only; alice, still
+	// subscribed, gets both the reply and the publication (in either order).
+	frames := alice.command(2, `"action":"publish","channel":"news:today","data":1`) + alice.read()
+	if !strings.Contains(frames, `{"id":2,"result":{"offset":`) || !strings.Contains(frames, `{"push":"publication","channel":"news:today"`) {
+		t.Fatalf("want the reply and the publication, got %s", frames)
+	}
+}
+
+// SIGHUP is the operator asking: a file without rules is applied, every
+// subscription is revoked, and an error line says so.
+func TestSIGHUPAppliesAnEmptiedFileLoudly(t *testing.T) {
+	r := startReloadable(t, chatConfig, 0)
+	alice := r.dialWS(t, "alice")
+	alice.subscribe(1, "chat:lobby")
+	if err := os.WriteFile(r.path, []byte("listen: \"127.0.0.1:0\"\norigins: { allow_missing: true }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.rl.reload("signal")
+	line := r.log.waitEvent(t, "config_channels_emptied", 1, time.Second)
+	if line["level"] != "ERROR" || line["channels"] != 2.0 {
+		t.Fatalf("line %v", line)
+	}
+	if got := alice.read(); !strings.HasPrefix(got, `{"push":"unsubscribe","channel":"chat:lobby"`) {
+		t.Fatalf("alice's next frame is %s, want the unsubscribe push", got)
+	}
+}
+
+// A reload reads the flags again: --listen is not "a change that needs a
+// restart", and the checks see the address the flag gave.
+func TestReloadKeepsTheFlags(t *testing.T) {
+	r := startReloadable(t, chatConfig, 0)
+	r.rl.flags = []config.Flag{{Name: "--listen", Key: "listen", Value: r.addr}}
+	r.rl.file.Listen = r.addr
+	r.rl.reload("signal")
+	r.log.waitEvent(t, "config_file_reloaded", 1, time.Second)
+	if ev := r.log.events(t, "config_restart_needed"); len(ev) != 0 {
+		t.Fatalf("restart asked for: %v", ev)
+	}
+	r.rl.flags[0].Value = "0.0.0.0:8080"
+	r.rl.reload("signal")
+	failed := r.log.waitEvent(t, "config_reload_failed", 1, time.Second)
+	if msg, _ := failed["error"].(string); !strings.Contains(msg, "--listen: listen: plain ws://") {
+		t.Fatalf("refusal %q", msg)
+	}
+}
+
+// A file edited to drop the metrics key while the process still listens
+// on a public address is refused: listen needs a restart, and until then
+// /metrics would answer anyone.
+func TestReloadKeepsMetricsProtected(t *testing.T) {
+	t.Setenv("RAMPART_METRICS_KEYS", "metrics-key-0123456789abcdef")
+	r := startReloadable(t, chatConfig, 0)
+	r.rl.file.Listen, r.rl.file.InsecureAllowPlaintext = "0.0.0.0:8080", true // as if started so
+	t.Setenv("RAMPART_METRICS_KEYS", "")
+	r.rl.reload("signal")
+	failed := r.log.waitEvent(t, "config_reload_failed", 1, time.Second)
+	if msg, _ := failed["error"].(string); !strings.Contains(msg, "metrics: /metrics would answer anyone on the running non-loopback listener 0.0.0.0:8080") {
+		t.Fatalf("refusal %q", msg)
+	}
+	if err := os.WriteFile(r.path, []byte(chatConfig+"metrics: { insecure_public: true }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.rl.reload("signal")
+	r.log.waitEvent(t, "config_file_reloaded", 1, time.Second)
 }

@@ -69,11 +69,11 @@ func TestCheckConfig(t *testing.T) {
 		{"good", "listen: 127.0.0.1:8080\nlimits:\n  burst: 20\n", 0, ""},
 		{"plaintext allowed on purpose", "listen: 0.0.0.0:8080\ninsecure_allow_plaintext: true\nmetrics: {listen: \"127.0.0.1:9090\"}\n", 0, ""},
 		{"metrics open on a public listener", "listen: 0.0.0.0:8080\ninsecure_allow_plaintext: true\n", 1, ":1: listen: /metrics would answer anyone on the non-loopback address 0.0.0.0:8080"},
+		{"wrong type", "limits:\n  write_timeout: banana\n", 1, `:2: limits.write_timeout: "banana" is not a duration`},
 		{"unknown key", "listen: 127.0.0.1:8080\nlimits:\n  burst: 20\n  max_conections: 5\n", 1, ":4: limits.max_conections: unknown key"},
 		{"unknown top-level key", "# a comment\nlisten: 127.0.0.1:8080\nlimitz: {}\n", 1, ":3: limitz: unknown key"},
 		{"out of range", "listen: 127.0.0.1:8080\nlimits:\n  max_message_bytes: 64\n", 1, ":3: limits.max_message_bytes: must be between 128 and"},
 		{"zero limit", "limits:\n  max_violations: 0\n", 1, ":2: limits.max_violations: must be positive"},
-		{"wrong type", "limits:\n  write_timeout: banana\n", 1, `:2: limits.write_timeout: "banana" is not a duration`},
 		{"plaintext on 0.0.0.0", "\nlisten: 0.0.0.0:8080\n", 1, ":2: listen: plain ws:// on a non-loopback address"},
 	}
 	for _, tc := range cases {
@@ -331,12 +331,12 @@ func (p *process) event(t *testing.T, name string, want map[string]string, timeo
 	}
 }
 
-// wssClient is a minimal WebSocket client over TLS.
+// wssClient is a minimal WebSocket client, over TLS or not.
 type wssClient struct {
 	t      *testing.T
-	tc     *tls.Conn
+	tc     net.Conn
 	br     *bufio.Reader
-	serial *big.Int
+	serial *big.Int // of the server's certificate, over TLS
 }
 
 func tlsDial(addr string, pool *x509.CertPool) (*tls.Conn, error) {
@@ -351,6 +351,14 @@ func dialWSS(t *testing.T, addr string, pool *x509.CertPool, tok string) *wssCli
 		t.Fatalf("tls dial: %v", err)
 	}
 	t.Cleanup(func() { tc.Close() })
+	c := handshakeWS(t, tc, addr, tok)
+	c.serial = tc.ConnectionState().PeerCertificates[0].SerialNumber
+	return c
+}
+
+// handshakeWS upgrades tc to a WebSocket with tok and reads the welcome.
+func handshakeWS(t *testing.T, tc net.Conn, addr, tok string) *wssClient {
+	t.Helper()
 	var kb [16]byte
 	_, _ = rand.Read(kb[:])
 	key := base64.StdEncoding.EncodeToString(kb[:])
@@ -374,7 +382,7 @@ func dialWSS(t *testing.T, addr string, pool *x509.CertPool, tok string) *wssCli
 		t.Logf("101 carries HSTS %q", hsts)
 	}
 	_ = tc.SetDeadline(time.Time{})
-	c := &wssClient{t: t, tc: tc, br: br, serial: tc.ConnectionState().PeerCertificates[0].SerialNumber}
+	c := &wssClient{t: t, tc: tc, br: br}
 	if w := c.read(); !strings.HasPrefix(w, `{"push":"welcome"`) {
 		t.Fatalf("first frame %q", w)
 	}
