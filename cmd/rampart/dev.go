@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -69,8 +71,46 @@ func (d *devMode) configure(cfg *rampart.Config, addr string) {
 	}
 }
 
-// handler adds GET /dev/token?user=NAME&ttl=SECONDS to the server.
+// handler adds GET /dev/token?user=NAME&ttl=SECONDS to the server, and
+// answers only requests addressed to a loopback name.
 func (d *devMode) handler(srv http.Handler) http.Handler {
+	return loopbackOnly(d.routes(srv))
+}
+
+// loopbackOnly refuses (403) a request whose Host is not localhost,
+// 127.0.0.0/8 or [::1] (any port). A page on another site that has its
+// own name resolve to 127.0.0.1 (DNS rebinding) is same-origin with the dev
+// server as far as the browser knows, but its requests still carry its
+// own name: this is what keeps it from reading a token.
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"error":"forbidden"}`+"\n")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header names this machine's
+// loopback: localhost, 127.0.0.0/8 or [::1], with any port or none.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Zone() == "" && a.IsLoopback()
+}
+
+func (d *devMode) routes(srv http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", srv)
 	mux.HandleFunc("GET /dev/token", func(w http.ResponseWriter, r *http.Request) {

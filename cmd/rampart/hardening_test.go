@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -382,4 +385,97 @@ func TestReloadKeepsMetricsProtected(t *testing.T) {
 	}
 	r.rl.reload("signal")
 	r.log.waitEvent(t, "config_file_reloaded", 1, time.Second)
+}
+
+// devServer runs `rampart serve --dev` on a free loopback port and returns
+// its address.
+func devServer(t *testing.T, bin string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if addr, ok := strings.CutPrefix(sc.Text(), "rampart: dev server on http://"); ok {
+				found <- addr
+			}
+		}
+		close(found)
+	}()
+	select {
+	case addr, ok := <-found:
+		if !ok {
+			t.Fatal("the dev server exited before announcing its address")
+		}
+		return addr
+	case <-time.After(30 * time.Second):
+		t.Fatal("the dev server did not announce its address within 30s")
+	}
+	return ""
+}
+
+// get sends GET path with a Host header of our choosing over a fresh
+// connection and returns the status and the body.
+func get(t *testing.T, addr, host, path string) (int, string) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host)
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return resp.StatusCode, string(body)
+}
+
+// A page on attacker.example whose name rebinds to 127.0.0.1 reaches the
+// dev server with its own Host: it gets no token, no page and no
+// WebSocket. Loopback names still work.
+func TestDevAnswersOnlyLoopbackHosts(t *testing.T) {
+	bin := buildRampart(t, t.TempDir())
+	addr := devServer(t, bin)
+	_, port, _ := net.SplitHostPort(addr)
+	for _, host := range []string{"attacker.example:" + port, "attacker.example", "127.0.0.1.attacker.example:" + port,
+		"localhost.attacker.example:" + port, "10.0.0.1:" + port, "[::ffff:10.0.0.1]:" + port, "0.0.0.0:" + port} {
+		for _, path := range []string{"/dev/token?user=eve", "/", "/ws", "/healthz"} {
+			status, body := get(t, addr, host, path)
+			if status != http.StatusForbidden || strings.TrimSpace(body) != `{"error":"forbidden"}` {
+				t.Errorf("Host %s, GET %s: %d %q, want 403 {\"error\":\"forbidden\"}", host, path, status, body)
+			}
+		}
+	}
+	for _, host := range []string{addr, "localhost:" + port, "LOCALHOST:" + port, "[::1]:" + port, "127.0.0.1", "127.8.9.10:" + port} {
+		status, body := get(t, addr, host, "/dev/token?user=ana")
+		if status != http.StatusOK || !strings.Contains(body, `"token":"`) {
+			t.Errorf("Host %s: %d %q, want a token", host, status, body)
+		}
+	}
+	if status, _ := get(t, addr, "localhost:"+port, "/"); status != http.StatusOK {
+		t.Errorf("the demo page on localhost: %d", status)
+	}
 }
