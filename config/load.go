@@ -61,7 +61,11 @@ type Flag struct {
 func Load(path string, env []string, flags ...Flag) (*File, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &Error{Problems: []Problem{{Where: path, Reason: "cannot read the file: " + errors.Unwrap(err).Error()}}}
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is already where the problem is
+		}
+		return nil, &Error{Problems: []Problem{{Where: path, Reason: "cannot read the file: " + err.Error()}}}
 	}
 	return ParseFile(path, src, env, flags...)
 }
