@@ -71,6 +71,9 @@ func (c *Conn) readMessage() error {
 	if err != nil {
 		return err
 	}
+	if contentLength < 0 {
+		return internal.CloseProtocolError
+	}
 	if contentLength > c.config.ReadMaxPayloadSize {
 		return internal.CloseMessageTooLarge
 	}
@@ -95,6 +98,13 @@ func (c *Conn) readMessage() error {
 	var compressed = c.pd.Enabled && c.fh.GetRSV1()
 	if !opcode.isDataFrame() {
 		return c.readControl()
+	}
+
+	// 在读取载荷之前检查分片消息的累计长度, 避免缓冲区超过限制
+	// Check the accumulated length of a fragmented message before reading the payload, so the buffer never exceeds the limit
+	if opcode == OpcodeContinuation && c.continuationFrame.initialized &&
+		contentLength > c.config.ReadMaxPayloadSize-c.continuationFrame.buffer.Len() {
+		return internal.CloseMessageTooLarge
 	}
 
 	var fin = c.fh.GetFIN()
@@ -135,9 +145,6 @@ func (c *Conn) readMessage() error {
 	}
 
 	c.continuationFrame.buffer.Write(p)
-	if c.continuationFrame.buffer.Len() > c.config.ReadMaxPayloadSize {
-		return internal.CloseMessageTooLarge
-	}
 	if !fin {
 		return nil
 	}

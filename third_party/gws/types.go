@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"runtime"
 	"unsafe"
@@ -253,7 +254,14 @@ func (c *frameHeader) Parse(reader io.Reader) (int, error) {
 		if err := internal.ReadN(reader, (*c)[2:10]); err != nil {
 			return 0, err
 		}
-		payloadLength = int(binary.BigEndian.Uint64((*c)[2:10]))
+		// RFC6455: 64 位长度的最高位必须为 0; 超出 int 范围的长度也无法读取, 否则会得到负数长度.
+		// RFC6455: the most significant bit of a 64-bit length MUST be 0; a length that does not fit an int
+		// cannot be read either, and converting it would give a negative length.
+		var n = binary.BigEndian.Uint64((*c)[2:10])
+		if n > math.MaxInt {
+			return 0, internal.CloseProtocolError
+		}
+		payloadLength = int(n)
 	default:
 		payloadLength = int(lengthCode)
 	}

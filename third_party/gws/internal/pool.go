@@ -46,6 +46,11 @@ func (p *BufferPool) Put(b *bytes.Buffer) {
 // Get 从内存池中获取一个至少 n 字节的缓冲区
 // fetches a buffer from the memory pool, of at least n bytes
 func (p *BufferPool) Get(n int) *bytes.Buffer {
+	// 超出内存池区间的缓冲区直接分配; 否则 uint32(n) 会截断 2GiB 以上的长度
+	// Buffers above the pool's range are allocated directly; otherwise uint32(n) would truncate lengths of 2GiB and more
+	if n > p.end {
+		return bytes.NewBuffer(make([]byte, 0, n))
+	}
 	var size = Max(int(binaryCeil(uint32(n))), p.begin)
 	if pool, ok := p.shards[size]; ok {
 		b := pool.Get().(*bytes.Buffer)
