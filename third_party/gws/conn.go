@@ -153,7 +153,12 @@ func (c *Conn) emitError(reading bool, err error) {
 			}
 		}
 
-		var reason = append(sendCode.Bytes(), sendErr.Error()...)
+		var reason = sendCode.Bytes()
+		if c.config.CloseReason != nil {
+			reason = append(reason, c.config.CloseReason(sendCode.Uint16(), err)...)
+		} else {
+			reason = append(reason, sendErr.Error()...)
+		}
 		_ = c.writeClose(err, reason)
 	}
 }

@@ -151,6 +151,10 @@ type (
 		// 日志工具
 		// Logging tools
 		Logger Logger
+
+		// 关闭原因, 参见 ServerOption.CloseReason
+		// Close reason, see ServerOption.CloseReason
+		CloseReason func(code uint16, err error) []byte
 	}
 
 	// ServerOption 服务端配置
@@ -224,6 +228,16 @@ type (
 		// 创建 session 存储空间，用于自定义 SessionStorage 实现
 		// Create session storage space for custom SessionStorage implementations
 		NewSession func() SessionStorage
+
+		// 关闭原因
+		// 因错误(读取失败, 协议错误, 写入失败)断开连接时, 返回关闭帧中状态码之后的原因文本.
+		// 为 nil 时使用 gws 的错误信息. 关闭帧最多携带 123 字节的原因, 且必须是 UTF-8 编码.
+		// Close reason
+		// When gws fails the connection on an error (a read error, a protocol violation, a write error),
+		// it returns the reason text sent after the status code in the close frame;
+		// err is the error that failed it. Nil sends gws's error text, as before.
+		// A close frame carries at most 123 bytes of reason, which must be UTF-8.
+		CloseReason func(code uint16, err error) []byte
 	}
 )
 
@@ -318,6 +332,7 @@ func initServerOption(c *ServerOption) *ServerOption {
 		CheckUtf8Enabled:    c.CheckUtf8Enabled,
 		Recovery:            c.Recovery,
 		Logger:              c.Logger,
+		CloseReason:         c.CloseReason,
 		brPool: internal.NewPool(func() *bufio.Reader {
 			return bufio.NewReaderSize(nil, c.ReadBufferSize)
 		}),
@@ -420,6 +435,10 @@ type ClientOption struct {
 	// 用于自定义 SessionStorage 实现
 	// For custom SessionStorage implementations
 	NewSession func() SessionStorage
+
+	// 关闭原因, 参见 ServerOption.CloseReason
+	// Close reason, see ServerOption.CloseReason
+	CloseReason func(code uint16, err error) []byte
 }
 
 // 初始化客户端配置
@@ -492,6 +511,7 @@ func (c *ClientOption) getConfig() *Config {
 		CheckUtf8Enabled:    c.CheckUtf8Enabled,
 		Recovery:            c.Recovery,
 		Logger:              c.Logger,
+		CloseReason:         c.CloseReason,
 	}
 	return config
 }
