@@ -37,3 +37,8 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// A patched copy of gws v1.9.1 (third_party/gws/PATCHES.md,
+// docs/decisions/0007-gws-patched.md). Drop this once a gws release
+// contains the fixes.
+replace github.com/lxzan/gws => ./third_party/gws

@@ -150,6 +150,14 @@ func (s *Server) newUpgrader(l Limits, subprotocols []string) *gws.Upgrader {
 		NewSession:         func() gws.SessionStorage { return new(slot) },
 		Logger:             gwsLogger{s.log},
 		Recovery:           gws.Recovery,
+		// A connection gws fails is closed with Rampart's text for the
+		// code, never the library's error text.
+		CloseReason: func(code uint16, _ error) []byte {
+			if reason, ok := protocol.CloseCodes[code]; ok {
+				return []byte(reason)
+			}
+			return []byte(protocol.CloseCodes[protocol.CloseProtocolError])
+		},
 	})
 }
 
