@@ -1,6 +1,8 @@
 package rampart
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/http"
@@ -13,6 +15,49 @@ import (
 
 // Attacks below the JSON protocol: frames and requests a correct client
 // never sends, written byte by byte over real sockets.
+
+// A 64-bit payload length with its top bit set is a negative int to a
+// parser that converts it carelessly. It must fail only the connection that
+// sent it, with 1002, and never the process or the other connections.
+func TestFrameLengthTopBitDoesNotStopTheServer(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	bystander := srv.dial(t, token(t, "bob"))
+	bystander.subscribe("chat:wire")
+	cases := []struct {
+		name   string
+		b0     byte
+		length uint64
+	}{
+		{"text, top bit only", 0x81, 1 << 63},
+		{"binary, top bit only", 0x82, 1 << 63},
+		{"text, all ones", 0x81, ^uint64(0)},
+		{"first fragment, top bit and a small length", 0x01, 1<<63 | 16},
+		{"continuation, top bit only", 0x80, 1 << 63},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			attacker := srv.dial(t, token(t, "mallory"))
+			frame := []byte{tc.b0, 0xFF}
+			frame = binary.BigEndian.AppendUint64(frame, tc.length)
+			frame = append(frame, 0x11, 0x22, 0x33, 0x44)           // mask key
+			frame = append(frame, bytes.Repeat([]byte{'x'}, 64)...) // some payload, as if the length were true
+			if err := attacker.ws.WriteRaw(frame); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			expectListedClose(t, attacker.ws, protocol.CloseProtocolError)
+			srv.waitConnections(t, 1)
+
+			// The other connection goes on as if nothing happened.
+			off := bystander.publish("chat:wire", `{"still":"here"}`)
+			p := bystander.nextPush()
+			if p.Push != "publication" || p.Channel != "chat:wire" || p.Offset != off || string(p.Data) != `{"still":"here"}` {
+				t.Fatalf("bystander got %s, want its publication at offset %d", p.raw, off)
+			}
+			bystander.ok("ping", "")
+		})
+	}
+}
 
 // Every way gws fails a read ends with a close frame whose code is the one
 // the protocol documents and whose reason is the protocol's text for that
