@@ -101,13 +101,48 @@ func TestCloseReason(t *testing.T) {
 		as.Equal(string(long[:internal.ThresholdV1-2]), r.reply.reason)
 	})
 
-	t.Run("the peer's close frame is answered without a reason", func(t *testing.T) {
+	t.Run("a valid close frame is answered without a reason", func(t *testing.T) {
 		var as = assert.New(t)
 		var recorder = new(testCloseReasonRecorder)
-		var r = testReadRaw(t, &ServerOption{CloseReason: recorder.reason}, testCloseFrame(4000, "done"))
-		as.Equal(uint16(4000), r.reply.code)
-		as.Equal("", r.reply.reason)
+		for _, code := range []uint16{1000, 1001, 3000, 4000} {
+			var r = testReadRaw(t, &ServerOption{CloseReason: recorder.reason, CheckUtf8Enabled: true}, testCloseFrame(code, "done"))
+			as.Equal("", r.reply.reason)
+		}
+		var r = testReadRaw(t, &ServerOption{CloseReason: recorder.reason}, testClientFrame(0x88, nil))
+		as.Equal(uint16(0), r.reply.code)
 		as.Empty(recorder.get())
+	})
+
+	t.Run("an invalid close frame", func(t *testing.T) {
+		var as = assert.New(t)
+		var cases = []struct {
+			name  string
+			frame []byte
+			code  uint16
+			err   error
+		}{
+			{"1-byte payload", testClientFrame(0x88, []byte{0x03}), 1002, internal.CloseProtocolError},
+			{"code 1005", testCloseFrame(1005, ""), 1002, internal.CloseProtocolError},
+			{"code 999", testCloseFrame(999, ""), 1002, internal.CloseProtocolError},
+			{"reason not UTF-8", testCloseFrame(1000, "\xff"), 1007, ErrTextEncoding},
+		}
+		for _, c := range cases {
+			// 未设置: 只有状态码, 与之前相同
+			// Unset: the code alone, as before
+			var r = testReadRaw(t, &ServerOption{CheckUtf8Enabled: true}, c.frame)
+			as.Equal(c.code, r.reply.code, c.name)
+			as.Equal("", r.reply.reason, c.name)
+
+			var recorder = new(testCloseReasonRecorder)
+			r = testReadRaw(t, &ServerOption{CloseReason: recorder.reason, CheckUtf8Enabled: true}, c.frame)
+			as.Equal(c.code, r.reply.code, c.name)
+			as.Equal("bye", r.reply.reason, c.name)
+			var calls = recorder.get()
+			if as.Len(calls, 1, c.name) {
+				as.Equal(c.code, calls[0].code, c.name)
+				as.True(errors.Is(calls[0].err, c.err), "%s: CloseReason got %v", c.name, calls[0].err)
+			}
+		}
 	})
 
 	t.Run("read error", func(t *testing.T) {

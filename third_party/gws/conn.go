@@ -197,7 +197,17 @@ func (c *Conn) emitClose(buf *bytes.Buffer) error {
 		}
 	}
 	if atomic.CompareAndSwapUint32(&c.closed, 0, 1) {
-		_ = c.writeClose(&CloseError{Code: realCode, Reason: buf.Bytes()}, responseCode.Bytes())
+		var reason = responseCode.Bytes()
+		// 对端的关闭帧不合法时, 原因由 CloseReason 选择
+		// When the peer's close frame is invalid, CloseReason chooses the reason
+		if c.config.CloseReason != nil && (responseCode == internal.CloseProtocolError || responseCode == internal.CloseUnsupportedData) {
+			var err error = internal.CloseProtocolError
+			if responseCode == internal.CloseUnsupportedData {
+				err = ErrTextEncoding
+			}
+			reason = append(reason, c.config.CloseReason(responseCode.Uint16(), err)...)
+		}
+		_ = c.writeClose(&CloseError{Code: realCode, Reason: buf.Bytes()}, reason)
 	}
 	return internal.CloseNormalClosure
 }

@@ -230,10 +230,11 @@ type (
 		NewSession func() SessionStorage
 
 		// 关闭原因
-		// 因错误(读取失败, 协议错误, 写入失败)断开连接时, 返回关闭帧中状态码之后的原因文本.
+		// 因错误(读取失败, 协议错误, 对端不合法的关闭帧, 写入失败)断开连接时, 返回关闭帧中状态码之后的原因文本.
 		// 为 nil 时使用 gws 的错误信息. 关闭帧最多携带 123 字节的原因, 且必须是 UTF-8 编码.
 		// Close reason
-		// When gws fails the connection on an error (a read error, a protocol violation, a write error),
+		// When gws fails the connection on an error (a read error, a protocol violation,
+		// an invalid close frame from the peer, a write error),
 		// it returns the reason text sent after the status code in the close frame;
 		// err is the error that failed it. Nil sends gws's error text, as before.
 		// A close frame carries at most 123 bytes of reason, which must be UTF-8.
