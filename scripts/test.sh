@@ -40,6 +40,9 @@ record staticcheck ./...
 step "go test -race"
 record go test -race -count=1 -timeout 15m ./...
 
+step "go test -race (patched gws, third_party/gws: its own module)"
+record bash -c 'cd third_party/gws && go test -race -count=1 -timeout 15m ./...'
+
 step "fuzz ($FUZZTIME each)"
 for target in \
 	./protocol:FuzzParseCommand \
