@@ -4,6 +4,12 @@
 // client never sends: unmasked frames, reserved bits, unknown opcodes,
 // fragmented or oversized control frames, invalid UTF-8 and
 // permessage-deflate payloads on a connection that never negotiated it.
+// Below frames, AppendHeader writes any header (a length that lies, in a
+// longer form than needed, or with the top bit of a 64-bit length set) and
+// WriteRaw any bytes, cut wherever the test likes.
+//
+// ReadServerFrame holds what the server sends to RFC 6455 frame by frame;
+// ReadFrame and ReadMessage only decode it.
 //
 // It decides nothing about Rampart's protocol above the frame layer, and it
 // is not a client to build on: it keeps no state beyond the socket, answers

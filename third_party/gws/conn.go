@@ -95,16 +95,31 @@ type Conn struct {
 // If HTTP Server is reused, it is recommended to enable goroutine, as blocking will prevent the context from being GC.
 func (c *Conn) ReadLoop() {
 	c.handler.OnOpen(c)
+	c.readUntilError()
+	c.finishReadLoop()
+}
 
+// readUntilError reads messages until one fails, then emits the error. It
+// is kept apart from ReadLoop (and not inlined) so that the stack frames
+// under every blocked read stay small: an idle connection's read goroutine
+// then fits its initial stack.
+//
+//go:noinline
+func (c *Conn) readUntilError() {
 	// 无限循环读取消息, 如果发生错误则触发错误事件并退出循环
 	// Infinite loop to read messages, if an error occurs, trigger the error event and exit the loop
 	for {
 		if err := c.readMessage(); err != nil {
 			c.emitError(true, err)
-			break
+			return
 		}
 	}
+}
 
+// finishReadLoop dispatches the close event and reclaims the resources.
+//
+//go:noinline
+func (c *Conn) finishReadLoop() {
 	err, ok := c.ev.Load().(error)
 	_ = c.dispatchControl(OpcodeCloseConnection, nil, internal.SelectValue(ok, err, errEmpty))
 

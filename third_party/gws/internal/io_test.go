@@ -2,6 +2,8 @@ package internal
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -87,4 +89,41 @@ func TestBytes_WriteTo(t *testing.T) {
 		assert.True(t, b.CheckEncoding(false, 1))
 		assert.True(t, b.CheckEncoding(true, 2))
 	})
+}
+
+// oneByteReader hands out at most one byte per Read, then its error.
+type oneByteReader struct {
+	data []byte
+	err  error
+}
+
+func (r *oneByteReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0] = r.data[0]
+	r.data = r.data[1:]
+	return 1, nil
+}
+
+// ReadN keeps io.ReadFull's results while calling Read itself.
+func TestReadNMatchesReadFull(t *testing.T) {
+	other := errors.New("other")
+	for _, tc := range []struct {
+		have string
+		err  error
+		want int
+	}{
+		{"abcd", io.EOF, 4}, {"abcd", io.EOF, 3}, {"ab", io.EOF, 4}, {"", io.EOF, 4},
+		{"ab", other, 4}, {"", other, 2}, {"", io.EOF, 0}, {"abcd", other, 4},
+	} {
+		got := ReadN(&oneByteReader{data: []byte(tc.have), err: tc.err}, make([]byte, tc.want))
+		_, want := io.ReadFull(&oneByteReader{data: []byte(tc.have), err: tc.err}, make([]byte, tc.want))
+		if got != want {
+			t.Errorf("ReadN over %q then %v, %d bytes: %v, io.ReadFull: %v", tc.have, tc.err, tc.want, got, want)
+		}
+	}
 }
