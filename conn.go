@@ -390,8 +390,7 @@ func (c *conn) closed(err error) {
 	}
 	c.state = stateClosed
 	subs := c.subs
-	c.subs = nil
-	c.queue = nil
+	c.subs = nil // the queue is left to the writer: a close frame may still be on its way
 	user := c.claims.Subject
 	sent, sentWhy := c.sent, c.sentWhy
 	c.mu.Unlock()
@@ -502,11 +501,18 @@ func (c *conn) handleAside(frame []byte) {
 }
 
 // read runs gws's read loop. A panic in it (gws's own code) closes c with
-// 1011 and runs closed, which gws would otherwise never call.
+// 1011 and runs closed, which gws would otherwise never call. The deferred
+// call takes no arguments: this frame is under every blocked read of every
+// idle connection, whose stack must stay within 2 KiB.
 func (c *conn) read() {
-	defer c.contain("reader", c.requestID, func() {
+	defer c.readerPanicked()
+	c.ws.ReadLoop()
+}
+
+func (c *conn) readerPanicked() {
+	if p := recover(); p != nil {
+		c.s.panicked(p, "reader", c.requestID, c.id)
 		c.closeInternal()
 		c.closed(errPanic)
-	})
-	c.ws.ReadLoop()
+	}
 }

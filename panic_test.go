@@ -128,3 +128,36 @@ func mapValues(m map[string]any) []string {
 	}
 	return out
 }
+
+// A panic on a connection's reader goroutine (in the WebSocket library's
+// read loop, which gws does not recover) closes that connection with 1011,
+// gives back everything it held, and leaves the rest running. The panic is
+// raised under the reader's own deferred handler, as gws's code would.
+func TestPanicInTheReaderClosesOnlyThatConnection(t *testing.T) {
+	s, logs := panicServer(t)
+	u := s.dial(t, token(t, "alice"))
+	u.subscribe("chat:a")
+	other := s.dial(t, token(t, "bob"))
+	var victim *conn
+	for _, c := range s.s.reg.snapshot() {
+		if c.identityClaims().Subject == "alice" {
+			victim = c
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer victim.readerPanicked()
+		panic("read loop bug")
+	}()
+	<-done
+	u.expectClose(protocol.CloseInternalError)
+	s.waitConnections(t, 1)
+	logs.find(t, "panic", map[string]any{"where": "reader", "request_id": victim.requestID, "stack": nil})
+	if v := metricValue(t, s, `rampart_panics_total{where="reader"}`); v != 1 {
+		t.Fatalf("rampart_panics_total{where=reader} = %v, want 1", v)
+	}
+	other.publish("chat:a", `1`) // alice's subscription is gone with her
+	other.ok("ping", "")
+	s.dial(t, token(t, "alice")).ok("ping", "") // her per-user slot was given back
+}

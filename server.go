@@ -149,7 +149,9 @@ func (s *Server) newUpgrader(l Limits, subprotocols []string) *gws.Upgrader {
 		SubProtocols:       subprotocols,
 		NewSession:         func() gws.SessionStorage { return new(slot) },
 		Logger:             gwsLogger{s.log},
-		Recovery:           gws.Recovery,
+		// No Recovery: a panic in an event handler goes on up to the
+		// reader's own handler (conn.read), which closes that connection
+		// with 1011, logs and counts it.
 		// A connection gws fails is closed with Rampart's text for the
 		// code, never the library's error text.
 		CloseReason: func(code uint16, _ error) []byte {
