@@ -174,6 +174,9 @@ func (c *conn) violate(now time.Time) {
 }
 
 func (c *conn) run(cmd *protocol.Command) (any, *cmdError) {
+	if c.closing() { // decided while the frame was being parsed: it is not run
+		return nil, nil
+	}
 	switch cmd.Action {
 	case protocol.ActionSubscribe:
 		return c.subscribe(cmd)
