@@ -101,16 +101,29 @@ func TestCloseReason(t *testing.T) {
 		as.Equal(string(long[:internal.ThresholdV1-2]), r.reply.reason)
 	})
 
-	t.Run("a valid close frame is answered without a reason", func(t *testing.T) {
+	t.Run("a valid close frame is answered with 1000 and the chosen reason", func(t *testing.T) {
 		var as = assert.New(t)
 		var recorder = new(testCloseReasonRecorder)
-		for _, code := range []uint16{1000, 1001, 3000, 4000} {
+		for _, code := range []uint16{1000, 1001, 3000, 4000, 4999} {
 			var r = testReadRaw(t, &ServerOption{CloseReason: recorder.reason, CheckUtf8Enabled: true}, testCloseFrame(code, "done"))
+			as.Equal(uint16(1000), r.reply.code)
+			as.Equal("bye", r.reply.reason)
+		}
+		for _, call := range recorder.get() {
+			as.Equal(testCloseReasonCall{code: 1000}, call)
+		}
+		// Without the option, upstream's answer: 1000 for 1000-1015, the
+		// peer's own code echoed for 3000-4999, no reason.
+		for code, want := range map[uint16]uint16{1001: 1000, 3000: 3000, 4000: 4000} {
+			var r = testReadRaw(t, &ServerOption{CheckUtf8Enabled: true}, testCloseFrame(code, "done"))
+			as.Equal(want, r.reply.code)
 			as.Equal("", r.reply.reason)
 		}
-		var r = testReadRaw(t, &ServerOption{CloseReason: recorder.reason}, testClientFrame(0x88, nil))
+		// An empty close is answered empty.
+		var recorder2 = new(testCloseReasonRecorder)
+		var r = testReadRaw(t, &ServerOption{CloseReason: recorder2.reason}, testClientFrame(0x88, nil))
 		as.Equal(uint16(0), r.reply.code)
-		as.Empty(recorder.get())
+		as.Empty(recorder2.get())
 	})
 
 	t.Run("an invalid close frame", func(t *testing.T) {

@@ -212,16 +212,26 @@ func (c *Conn) emitClose(buf *bytes.Buffer) error {
 		}
 	}
 	if atomic.CompareAndSwapUint32(&c.closed, 0, 1) {
-		var reason = responseCode.Bytes()
-		// 对端的关闭帧不合法时, 原因由 CloseReason 选择
-		// When the peer's close frame is invalid, CloseReason chooses the reason
-		if c.config.CloseReason != nil && (responseCode == internal.CloseProtocolError || responseCode == internal.CloseUnsupportedData) {
-			var err error = internal.CloseProtocolError
-			if responseCode == internal.CloseUnsupportedData {
+		// 设置了 CloseReason 时, 合法的关闭帧一律以 1000 应答 (不回显对端的应用状态码), 原因由 CloseReason 选择
+		// With CloseReason set, a valid close is answered with 1000 (the peer's
+		// application code, 3000-4999, is not echoed: RFC 6455 5.5.1 makes the
+		// echo typical, not required), and CloseReason chooses the reason of
+		// every answer, valid close or not. An empty close is answered empty.
+		if c.config.CloseReason != nil && responseCode != 0 {
+			var err error
+			switch responseCode {
+			case internal.CloseProtocolError:
+				err = internal.CloseProtocolError
+			case internal.CloseUnsupportedData:
 				err = ErrTextEncoding
+			default:
+				responseCode = internal.CloseNormalClosure
 			}
-			reason = append(reason, c.config.CloseReason(responseCode.Uint16(), err)...)
+			reason := append(responseCode.Bytes(), c.config.CloseReason(responseCode.Uint16(), err)...)
+			_ = c.writeClose(&CloseError{Code: realCode, Reason: buf.Bytes()}, reason)
+			return internal.CloseNormalClosure
 		}
+		var reason = responseCode.Bytes()
 		_ = c.writeClose(&CloseError{Code: realCode, Reason: buf.Bytes()}, reason)
 	}
 	return internal.CloseNormalClosure
