@@ -21,8 +21,8 @@ import (
 //	closed    the socket is gone: conn.closed unlisted it and gave back
 //	          every count it held
 //
-// Lock order: registry.mu, then conn.mu. registry.mu is never held while
-// calling into a connection, the hub, the broker or the network.
+// registry.mu is a leaf lock: nothing else is locked, and no connection,
+// hub, broker or network call is made, while it is held.
 type registry struct {
 	mu       sync.Mutex // guards conns, shut and ended
 	conns    map[*conn]struct{}
