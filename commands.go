@@ -258,7 +258,7 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 		c.s.joinPresence(cmd.Channel, c)
 	}
 	c.send(b)
-	c.svc.hub.activate(c, cmd.Channel, res.Offset)
+	c.svc.hub.activate(c, cmd.Channel, res.Offset, res.Epoch)
 	return nil, nil
 }
 

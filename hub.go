@@ -31,7 +31,15 @@ type hubShard struct {
 }
 
 type hubChan struct {
-	subs    map[*conn]struct{}
+	// subs maps each live subscriber to its floor: the offset its
+	// subscribe reply reached, in epoch. A publication of that epoch at or
+	// under a subscriber's floor was already counted by the reply (the
+	// broker can deliver it after the history read), so it is not sent to
+	// that subscriber again: each subscription gets strictly increasing
+	// offsets.
+	subs  map[*conn]uint64
+	epoch string // the epoch of the floors in subs
+
 	refs    int                             // local subscribers, pending ones included
 	pmu     sync.Mutex                      // guards pending; taken under the shard lock
 	pending map[*conn]*[]broker.Publication // subscribers whose reply is not queued yet
@@ -61,7 +69,7 @@ func (h *hub) subscribe(ctx context.Context, c *conn, channel string, since *pro
 	sh.mu.Lock()
 	hc := sh.chans[channel]
 	if hc == nil {
-		hc = &hubChan{subs: make(map[*conn]struct{}), pending: make(map[*conn]*[]broker.Publication)}
+		hc = &hubChan{subs: make(map[*conn]uint64), pending: make(map[*conn]*[]broker.Publication)}
 		sh.chans[channel] = hc
 	}
 	hc.refs++
@@ -108,8 +116,8 @@ func recovered(since *protocol.Since, pos broker.Position, pubs []broker.Publica
 
 // activate turns c's pending subscription live: publications buffered
 // meanwhile with an offset past the reply's are queued, in order, then
-// fan-out reaches c directly.
-func (h *hub) activate(c *conn, channel string, after uint64) {
+// fan-out reaches c directly, above its floor (after, in epoch).
+func (h *hub) activate(c *conn, channel string, after uint64, epoch string) {
 	sh := h.shard(channel)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -125,11 +133,17 @@ func (h *hub) activate(c *conn, channel string, after uint64) {
 		return // unsubscribed meanwhile
 	}
 	for _, p := range *buf {
-		if p.Offset > after {
+		if p.Offset > after || p.Epoch != epoch {
 			c.send(protocol.EncodePublication(p.Channel, p.Offset, p.Epoch, p.Data, p.User))
 		}
 	}
-	hc.subs[c] = struct{}{}
+	if epoch != hc.epoch { // the channel started a new epoch: the other floors mean nothing now
+		for s := range hc.subs {
+			hc.subs[s] = 0
+		}
+		hc.epoch = epoch
+	}
+	hc.subs[c] = after
 }
 
 // join makes sure the broker delivers channel to this node.
@@ -206,10 +220,16 @@ func (h *hub) deliver(p broker.Publication) {
 	}
 	if len(hc.subs) > 0 {
 		b := protocol.EncodePublication(p.Channel, p.Offset, p.Epoch, p.Data, p.User)
-		for c := range hc.subs {
+		floors := p.Epoch == hc.epoch
+		n := 0
+		for c, floor := range hc.subs {
+			if floors && p.Offset <= floor {
+				continue // counted by c's subscribe reply
+			}
 			c.send(b)
+			n++
 		}
-		h.metrics.deliveries.Add(float64(len(hc.subs)))
+		h.metrics.deliveries.Add(float64(n))
 		h.metrics.latency.Observe(time.Since(p.Time).Seconds())
 	}
 	hc.pmu.Lock()
