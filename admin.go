@@ -36,12 +36,19 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	if s.reg.draining.Load() {
+// readyz answers 200 only while the server can serve: not draining, and
+// its broker and connection limiter (when they can be asked: broker.Pinger)
+// answer. A load balancer then stops sending clients that every handshake
+// would refuse.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case s.reg.draining.Load():
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
-		return
+	case !s.backends.ready(r.Context()):
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // adminDrain starts draining: POST /admin/drain?window=30s with an API key.

@@ -49,11 +49,12 @@ type Server struct {
 	reqPrefix string
 	reqSeq    atomic.Uint64
 
-	reg    *registry       // the connections: the only owner of their life
-	stop   chan struct{}   // closed by Shutdown
-	ctx    context.Context // canceled by Shutdown: ends a drain in progress
-	cancel context.CancelFunc
-	bg     sync.WaitGroup // background goroutines
+	reg      *registry       // the connections: the only owner of their life
+	backends *backends       // what readiness asks
+	stop     chan struct{}   // closed by Shutdown
+	ctx      context.Context // canceled by Shutdown: ends a drain in progress
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup // background goroutines
 }
 
 // services are what every connection shares with the server, set once by
@@ -100,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 		s.broker, s.ownsBkr = memory.New(), true
 	}
 	s.presence, _ = s.broker.(broker.Presence)
+	s.backends = newBackends(s.log, s.broker, s.limiter)
 	s.hub = newHub(s.broker, cfg.Limits.SendQueue, s.metrics)
 	if err := s.broker.Run(s.deliver); err != nil {
 		s.closeParts()

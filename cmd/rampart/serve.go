@@ -238,7 +238,8 @@ func capConnections(max int, log *slog.Logger) int {
 }
 
 // waitForSignal serves until SIGTERM or SIGINT, then shuts down gracefully:
-// stop accepting, close every connection with 1001, wait (bounded), exit.
+// refuse new connections (503, /readyz 503: the listeners stay open), close
+// every connection with 1001, wait (bounded), close the listeners, exit.
 // SIGHUP reloads the configuration; SIGUSR1 drains.
 func waitForSignal(hs, admin *http.Server, srv *rampart.Server, rl *reloader, errc chan error, log *slog.Logger) error {
 	sigs := make(chan os.Signal, 4)
@@ -261,13 +262,17 @@ wait:
 			}
 		}
 	}
+	// The listeners stay open while the connections close: probes get
+	// /readyz 503 and new clients a 503, not "connection refused", until
+	// the WebSocket connections are gone; only then do the listeners close.
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
+	err := srv.Shutdown(ctx)
 	_ = hs.Shutdown(ctx)
 	if admin != nil {
 		_ = admin.Shutdown(ctx)
 	}
-	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	log.Info("server stopped", "event", "server_stopped")
