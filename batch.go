@@ -14,9 +14,11 @@ import (
 // failing a bad frame) is sent with the batch, by Close.
 type batchConn struct {
 	net.Conn
-	mu  sync.Mutex // guards on and buf; held across the network write
-	on  bool
-	buf *[]byte
+	mu     sync.Mutex // guards the fields below; held across the network write
+	on     bool
+	buf    *[]byte
+	broken bool // a write failed
+	closed bool // Close ran: what was written last (a close frame) went out unless broken
 }
 
 // maxBatch bounds the bytes gathered before they are written.
@@ -45,6 +47,7 @@ func (b *batchConn) flushLocked() error {
 	buf := b.buf
 	b.buf = nil
 	_, err := b.Conn.Write(*buf)
+	b.broken = b.broken || err != nil
 	if cap(*buf) <= maxBatch*2 {
 		*buf = (*buf)[:0]
 		batchPool.Put(buf)
@@ -56,7 +59,9 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.on {
-		return b.Conn.Write(p)
+		n, err := b.Conn.Write(p)
+		b.broken = b.broken || err != nil
+		return n, err
 	}
 	if b.buf == nil {
 		b.buf = batchPool.Get().(*[]byte)
@@ -75,6 +80,17 @@ func (b *batchConn) Close() error {
 	b.mu.Lock()
 	_ = b.flushLocked()
 	b.on = false
+	b.closed = true
 	b.mu.Unlock()
 	return b.Conn.Close()
+}
+
+// closeFrameSent reports whether the connection was closed by Close (gws
+// closes right after writing a close frame) with every write done: the
+// peer has the close frame. False when the socket was dropped, or a write
+// failed or timed out.
+func (b *batchConn) closeFrameSent() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed && !b.broken
 }

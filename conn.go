@@ -403,8 +403,12 @@ func (c *conn) closed(err error) {
 	c.s.release(&c.held)
 	c.reg.remove(c)
 	code, reason := closeInfo(err)
-	if sent != 0 {
+	var undelivered uint16 // a close the server decided but could not write
+	switch {
+	case sent != 0 && c.batch().closeFrameSent():
 		code, reason = sent, sentWhy
+	case sent != 0:
+		undelivered, code, reason = sent, 0, sentWhy+": close frame not delivered, connection dropped"
 	}
 	if _, known := protocol.CloseCodes[code]; known || code == 0 {
 		c.svc.metrics.closes.WithLabelValues(codeLabel(code)).Inc()
@@ -413,7 +417,7 @@ func (c *conn) closed(err error) {
 	}
 	c.svc.log.Info("connection closed", "event", "connection_closed", "request_id", c.requestID,
 		"client", c.id, "user", user, "ip", c.ip, "origin", c.origin,
-		"duration_ms", time.Since(c.opened).Milliseconds(), "code", code, "reason", reason,
+		"duration_ms", time.Since(c.opened).Milliseconds(), "code", code, "reason", reason, "decided_code", undelivered,
 		"messages_in", c.in.Load(), "messages_out", c.out.Load())
 }
 

@@ -2,6 +2,7 @@ package rampart
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -201,4 +202,37 @@ func TestRefreshWithAnotherUsersTokenCloses1008(t *testing.T) {
 	c.send(fmt.Sprintf(`{"id":50,"action":"refresh","token":%q}`, token(t, "bob")))
 	c.expectClose(1008)
 	srv.waitConnections(t, 0)
+}
+
+// A slow consumer that reads nothing at all cannot be sent its 4009: the
+// writer stays blocked until write_timeout and the socket is dropped. The
+// log and the metric say what happened (no close frame, code 0, the
+// decided 4009 noted), not a close the client never saw.
+func TestSlowConsumerThatReadsNothingIsLoggedAsDropped(t *testing.T) {
+	logs := &logBuffer{}
+	srv := startServer(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+		c.Limits.SendQueue = 4
+		c.Limits.MaxMessageBytes = 128 << 10
+		c.Limits.WriteTimeout = 500 * time.Millisecond
+	})
+	slow := srv.dialWith(t, srv.request(token(t, "slow")), wstest.Options{ReadBuffer: 4096})
+	slow.subscribe("chat:flood")
+	pub := srv.dial(t, token(t, "pub"))
+	pad := strings.Repeat("x", 100<<10)
+	for i := 1; i <= 70; i++ {
+		pub.publish("chat:flood", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
+	}
+	srv.waitConnections(t, 1)
+	logs.find(t, "slow_consumer", map[string]any{"client": slow.welcome.Client})
+	ev := logs.find(t, "connection_closed", map[string]any{"client": slow.welcome.Client})
+	if ev["code"] != 0.0 || ev["decided_code"] != 4009.0 || !strings.Contains(fmt.Sprint(ev["reason"]), "not delivered") {
+		t.Fatalf("connection_closed says %v; want code 0, decided_code 4009, the close not delivered", ev)
+	}
+	if v := metricValue(t, srv, `rampart_closes_total{code="4009"}`); v != 0 {
+		t.Fatalf(`rampart_closes_total{code="4009"} = %v for a close frame never written`, v)
+	}
+	if v := metricValue(t, srv, `rampart_closes_total{code="0"}`); v < 1 {
+		t.Fatalf(`rampart_closes_total{code="0"} = %v`, v)
+	}
 }
