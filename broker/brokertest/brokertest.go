@@ -5,8 +5,10 @@
 // Run covers what one broker instance does on its own (delivery, offsets,
 // epochs, history, TTL, Close). RunShared covers two instances sharing a
 // backend (cross-node delivery, Unsubscribe, one offset sequence for both).
-// RunOutage stops and restarts the backend under a live broker. The suite
-// decides nothing about how a backend stores or carries publications.
+// RunOutage stops and restarts the backend under a live broker.
+// RunDataLoss makes the backend lose its data under two live brokers and
+// checks that channels go on in a new epoch. The suite decides nothing
+// about how a backend stores or carries publications.
 package brokertest
 
 import (

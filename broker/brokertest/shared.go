@@ -131,6 +131,9 @@ func testStateOutlivesANode(t *testing.T, a, b broker.Broker) {
 type Backend struct {
 	Stop  func(t *testing.T)
 	Start func(t *testing.T)
+	// Keeps: the engine keeps its data across Stop and Start, so channels
+	// must go on in their epoch: an outage alone never starts a new one.
+	Keeps bool
 }
 
 // RunOutage checks a broker through an outage of its backend: calls fail
@@ -159,6 +162,9 @@ func RunOutage(t *testing.T, newBroker func(t *testing.T) broker.Broker, be Back
 	after := publishUntil(t, b, ch)
 	if after.Epoch == before.Epoch && after.Offset <= before.Offset {
 		t.Fatalf("after the outage: %+v in the epoch of %+v, offsets must go on", after, before)
+	}
+	if be.Keeps && after.Epoch != before.Epoch {
+		t.Fatalf("after an outage that lost nothing: %+v, want the epoch of %+v to go on", after, before)
 	}
 	// Delivery resumes once the broker has re-subscribed by itself.
 	deadline := time.Now().Add(waitFor)

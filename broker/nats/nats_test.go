@@ -121,7 +121,7 @@ func TestPresence(t *testing.T) {
 }
 
 // TestOutage shuts the embedded server down and starts it again on the
-// same port and store.
+// same port and store: the channel goes on in its epoch.
 func TestOutage(t *testing.T) {
 	brokertest.RunOutage(t, func(t *testing.T) broker.Broker { return newBroker(t, randomPrefix()) }, brokertest.Backend{
 		Stop: func(*testing.T) { ns.stop() },
@@ -130,6 +130,7 @@ func TestOutage(t *testing.T) {
 				t.Fatalf("restarting nats-server: %v", err)
 			}
 		},
+		Keeps: true,
 	})
 }
 

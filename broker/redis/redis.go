@@ -16,6 +16,14 @@
 // channel's last publication: memory in Redis is bounded by the number of
 // active channels times (one small hash + history size × publication size).
 //
+// When Redis loses keys (FLUSHALL, eviction, expiry, a restart without
+// persistence), no call fails: the scripts find "top" missing and start the
+// channel again at offset 1 in a new epoch, in the same step that assigns
+// the offset, so no node can go on in the old one. go-redis sends a script
+// again when Redis forgot it (NOSCRIPT) and subscribes again after a
+// reconnect. Only a Redis that does not answer, or answers that it cannot
+// serve now (see transient), is broker.ErrUnavailable.
+//
 // The package decides nothing about who may publish or subscribe.
 package redis
 
