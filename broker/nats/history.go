@@ -16,31 +16,24 @@ import (
 // position, history size and TTL; the kept publications are read with a
 // short-lived consumer filtered on the channel's subject.
 func (b *Broker) History(ctx context.Context, channel string, req broker.HistoryRequest) ([]broker.Publication, broker.Position, error) {
-	if b.isClosed() {
-		return nil, broker.Position{}, broker.ErrClosed
-	}
-	if b.nc.Status() != nats.CONNECTED {
-		return nil, broker.Position{}, b.fail("history", nats.ErrDisconnected)
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
-	defer cancel()
-	pubs, pos, err := b.history(ctx, channel, req)
-	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound) {
-		if err = b.ensure(ctx); err == nil {
-			pubs, pos, err = b.history(ctx, channel, req)
-		}
-	}
+	var (
+		pubs []broker.Publication
+		pos  broker.Position
+	)
+	err := b.call(ctx, "history", func(ctx context.Context, hs *handles) (err error) {
+		pubs, pos, err = b.history(ctx, hs, channel, req)
+		return err
+	})
 	if err != nil {
-		return nil, broker.Position{}, b.fail("history", err)
+		return nil, broker.Position{}, err
 	}
 	return pubs, pos, nil
 }
 
-func (b *Broker) history(ctx context.Context, channel string, req broker.HistoryRequest) ([]broker.Publication, broker.Position, error) {
-	hs := b.hs.Load()
+func (b *Broker) history(ctx context.Context, hs *handles, channel string, req broker.HistoryRequest) ([]broker.Publication, broker.Position, error) {
 	last, err := hs.st.GetLastMsgForSubject(ctx, b.histSubject(channel))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		epoch, err := b.pendingEpoch(ctx, channel)
+		epoch, err := pendingEpoch(ctx, hs.kv, channel)
 		return nil, broker.Position{Epoch: epoch}, err
 	}
 	if err != nil {

@@ -583,7 +583,7 @@ func (l *Limiter) update(ctx context.Context, op, key string, f func(entry) (*ch
 				return limiterError(op, ctx.Err())
 			case <-time.After(time.Duration(mrand.Int64N(int64(time.Millisecond) << min(attempt, 5)))):
 			}
-		case lostBucket(err) && !ensured:
+		case lost(err) && !ensured:
 			ensured = true
 			if err = l.ensure(ctx); err != nil {
 				return limiterError(op, err)
@@ -654,12 +654,6 @@ func conflict(err error) bool {
 		return true
 	}
 	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
-}
-
-// lostBucket reports whether err says the bucket is gone.
-func lostBucket(err error) bool {
-	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound) ||
-		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
 }
 
 // limiterError marks with broker.ErrUnavailable every error but a

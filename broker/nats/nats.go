@@ -21,6 +21,11 @@
 //     channel that has no message yet; the first publication takes it
 //     (and deletes it), so a lost stream never reuses an epoch.
 //
+// When JetStream loses the streams or the bucket (deleted, or a server
+// restarted on an empty store), the next call recreates them and the
+// channel starts a new epoch at offset 1; see lost for how that is told
+// apart from a server that cannot be reached.
+//
 // Memory in JetStream: per channel at most Options.MaxHistory messages
 // (MaxMsgsPerSubject, trimmed further to the channel's own history size
 // every 16 publications), each kept max(history TTL, Options.IdleTimeout).
@@ -370,6 +375,59 @@ func (b *Broker) failLocked(op string, err error) error {
 		return broker.ErrClosed
 	}
 	return classify(op, err)
+}
+
+// call runs f with the current handles under OpTimeout. When f finds what
+// it needs lost (see lost), call recreates the streams and the bucket and
+// runs f once more: so whatever JetStream lost, the next call recovers it,
+// and a channel whose last message is gone starts a new epoch (append,
+// history).
+func (b *Broker) call(ctx context.Context, op string, f func(context.Context, *handles) error) error {
+	if b.isClosed() {
+		return broker.ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
+	defer cancel()
+	for ensured := false; ; ensured = true {
+		if b.nc.Status() != nats.CONNECTED {
+			return b.fail(op, nats.ErrDisconnected)
+		}
+		err := f(ctx, b.hs.Load())
+		switch {
+		case err == nil:
+			return nil
+		case !lost(err) || ensured:
+			return b.fail(op, err)
+		}
+		if err := b.ensure(ctx); err != nil {
+			return b.fail(op, err)
+		}
+	}
+}
+
+// lost reports whether err is the server's answer that a stream or bucket
+// of ours is not there: deleted, or gone with a server restarted on an
+// empty store. It is the one rule for the broker and the Limiter.
+//
+// Only an answer counts. jetstream.ErrStreamNotFound and ErrBucketNotFound
+// are the JetStream API's. nats.ErrNoResponders is the server replying
+// (a 503 status) that nothing serves the request's subject: the direct get
+// of a stream that does not exist, which is how reading a channel's last
+// message fails; jetstream.ErrNoStreamResponse is the same reply to a
+// publish on a subject no stream takes. A server that cannot be reached
+// answers nothing: the connection is not CONNECTED (checked before each
+// call: nats.ErrDisconnected), the request times out (nats.ErrTimeout,
+// context.DeadlineExceeded) or the connection closes under it
+// (nats.ErrConnectionClosed). Those are broker.ErrUnavailable and never
+// recreate anything, so an outage does not start epochs.
+//
+// Recreating on a reply that meant something else (JetStream still
+// starting, a clustered stream between leaders) is harmless: ensure
+// creates or updates to the same configuration, never replaces a stream,
+// and an epoch changes only when the channel then has no message.
+func lost(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
 }
 
 // classify marks with broker.ErrUnavailable every error but a JetStream

@@ -29,7 +29,7 @@ func (b *Broker) AddPresence(ctx context.Context, channel string, e broker.Prese
 	msg := &nats.Msg{Subject: b.presenceSubject(channel, e.Client), Data: []byte(e.User), Header: nats.Header{}}
 	msg.Header.Set(hdrPresenceTTL, strconv.FormatInt(ttl.Milliseconds(), 10))
 	keep := (ttl + time.Second - 1).Truncate(time.Second) // whole seconds, rounded up
-	return b.presenceCall(ctx, "add presence", func(ctx context.Context, _ *handles) error {
+	return b.call(ctx, "add presence", func(ctx context.Context, _ *handles) error {
 		_, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(keep))
 		return err
 	})
@@ -37,7 +37,7 @@ func (b *Broker) AddPresence(ctx context.Context, channel string, e broker.Prese
 
 // RemovePresence implements broker.Presence.
 func (b *Broker) RemovePresence(ctx context.Context, channel, client string) error {
-	return b.presenceCall(ctx, "remove presence", func(ctx context.Context, hs *handles) error {
+	return b.call(ctx, "remove presence", func(ctx context.Context, hs *handles) error {
 		return hs.pr.Purge(ctx, jetstream.WithPurgeSubject(b.presenceSubject(channel, client)))
 	})
 }
@@ -47,7 +47,7 @@ func (b *Broker) RemovePresence(ctx context.Context, channel, client string) err
 // message of each of the channel's subjects.
 func (b *Broker) Presence(ctx context.Context, channel string) ([]broker.PresenceEntry, error) {
 	var out []broker.PresenceEntry
-	err := b.presenceCall(ctx, "presence", func(ctx context.Context, hs *handles) error {
+	err := b.call(ctx, "presence", func(ctx context.Context, hs *handles) error {
 		var err error
 		out, err = b.readPresence(ctx, hs.pr, channel)
 		return err
@@ -62,29 +62,6 @@ func (b *Broker) Presence(ctx context.Context, channel string) ([]broker.Presenc
 		return strings.Compare(x.Client, y.Client)
 	})
 	return out, nil
-}
-
-// presenceCall runs f under OpTimeout, recreating the streams once if
-// they were lost.
-func (b *Broker) presenceCall(ctx context.Context, op string, f func(context.Context, *handles) error) error {
-	if b.isClosed() {
-		return broker.ErrClosed
-	}
-	if b.nc.Status() != nats.CONNECTED {
-		return b.fail(op, nats.ErrDisconnected)
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
-	defer cancel()
-	err := f(ctx, b.hs.Load())
-	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse) {
-		if err = b.ensure(ctx); err == nil {
-			err = f(ctx, b.hs.Load())
-		}
-	}
-	if err != nil {
-		return b.fail(op, err)
-	}
-	return nil
 }
 
 func (b *Broker) readPresence(ctx context.Context, st jetstream.Stream, channel string) ([]broker.PresenceEntry, error) {

@@ -54,41 +54,31 @@ var errConflict = errors.New("conflict")
 
 // Publish implements broker.Broker.
 func (b *Broker) Publish(ctx context.Context, channel string, data []byte, user, client string, opts broker.PublishOptions) (broker.Position, error) {
-	if b.isClosed() {
-		return broker.Position{}, broker.ErrClosed
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
-	defer cancel()
 	body := encodeBody(user, client, data)
-	for {
-		if b.nc.Status() != nats.CONNECTED {
-			return broker.Position{}, b.fail("publish", nats.ErrDisconnected)
-		}
-		pos, err := b.append(ctx, channel, body, opts)
-		switch {
-		case err == nil:
-			return pos, nil
-		case errors.Is(err, errConflict):
-			continue
-		case errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrBucketNotFound):
-			if err := b.ensure(ctx); err != nil {
-				return broker.Position{}, b.fail("publish", err)
+	var pos broker.Position
+	err := b.call(ctx, "publish", func(ctx context.Context, hs *handles) error {
+		for {
+			var err error
+			if pos, err = b.append(ctx, hs, channel, body, opts); !errors.Is(err, errConflict) {
+				return err
 			}
-			continue
 		}
-		return broker.Position{}, b.fail("publish", err)
+	})
+	if err != nil {
+		return broker.Position{}, err
 	}
+	return pos, nil
 }
 
 // append reads the channel's position and appends after it, or fails
 // with errConflict.
-func (b *Broker) append(ctx context.Context, channel string, body []byte, opts broker.PublishOptions) (broker.Position, error) {
+func (b *Broker) append(ctx context.Context, hs *handles, channel string, body []byte, opts broker.PublishOptions) (broker.Position, error) {
 	subj := b.histSubject(channel)
 	var (
 		pos  broker.Position
 		last uint64 // stream sequence of the channel's last message
 	)
-	m, err := b.hs.Load().st.GetLastMsgForSubject(ctx, subj)
+	m, err := hs.st.GetLastMsgForSubject(ctx, subj)
 	switch {
 	case err == nil:
 		last = m.Sequence
@@ -97,7 +87,7 @@ func (b *Broker) append(ctx context.Context, channel string, body []byte, opts b
 			return pos, err
 		}
 	case errors.Is(err, jetstream.ErrMsgNotFound):
-		if pos.Epoch, err = b.claimEpoch(ctx, channel); err != nil {
+		if pos.Epoch, err = claimEpoch(ctx, hs.kv, channel); err != nil {
 			return pos, err
 		}
 	default:
@@ -121,7 +111,7 @@ func (b *Broker) append(ctx context.Context, channel string, body []byte, opts b
 	}
 	if size := uint64(max(opts.HistorySize, 1)); size < uint64(b.opts.MaxHistory) && pos.Offset%trimEvery == 0 {
 		// Best effort: MaxMsgsPerSubject and the TTL bound it anyway.
-		_ = b.hs.Load().st.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeKeep(size))
+		_ = hs.st.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeKeep(size))
 	}
 	return pos, nil
 }
@@ -138,8 +128,7 @@ func isConflict(err error) bool {
 // claimEpoch returns the epoch to start a channel with: the one History
 // handed out while the channel was empty, which it removes so that no later
 // restart of the channel reuses it, or a new one.
-func (b *Broker) claimEpoch(ctx context.Context, channel string) (string, error) {
-	kv := b.hs.Load().kv
+func claimEpoch(ctx context.Context, kv jetstream.KeyValue, channel string) (string, error) {
 	e, err := kv.Get(ctx, token(channel))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return newEpoch(), nil
@@ -158,8 +147,7 @@ func (b *Broker) claimEpoch(ctx context.Context, channel string) (string, error)
 
 // pendingEpoch returns the epoch of a channel that has no message yet,
 // creating it if needed.
-func (b *Broker) pendingEpoch(ctx context.Context, channel string) (string, error) {
-	kv := b.hs.Load().kv
+func pendingEpoch(ctx context.Context, kv jetstream.KeyValue, channel string) (string, error) {
 	for range 3 {
 		epoch := newEpoch()
 		_, err := kv.Create(ctx, token(channel), []byte(epoch))
