@@ -42,7 +42,19 @@ type Position struct {
 type PublishOptions struct {
 	HistorySize int           // publications kept; 0: none
 	HistoryTTL  time.Duration // how long each is kept
+
+	// IdempotencyKey, when set, makes a retry safe: a publish to the same
+	// channel with a key already used within IdempotencyWindow is not
+	// stored or delivered again, and Publish returns the first one's
+	// position. Up to 64 bytes of [A-Za-z0-9_.:@-]; the server derives it
+	// from the publisher's identity and the client's key, so that one
+	// publisher's keys never collide with another's.
+	IdempotencyKey string
 }
+
+// IdempotencyWindow is how long every broker remembers an idempotency key:
+// a retry within it is recognised, on any node.
+const IdempotencyWindow = 2 * time.Minute
 
 // HistoryRequest selects publications from a channel's history.
 type HistoryRequest struct {

@@ -49,6 +49,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"NoHistory", testNoHistory},
 		{"HistoryTTL", testHistoryTTL},
 		{"UnsubscribeKeepsStream", testUnsubscribeKeepsStream},
+		{"IdempotentPublish", testIdempotentPublish},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {

@@ -43,6 +43,37 @@ type stream struct {
 	kept    []broker.Publication // oldest first, at most size
 	ttl     time.Duration
 	lastPub time.Time
+	seen    map[string]seenKey // idempotency keys within broker.IdempotencyWindow
+	order   []string           // keys of seen, oldest first
+}
+
+// seenKey is where the publish with an idempotency key landed, and when.
+type seenKey struct {
+	pos broker.Position
+	at  time.Time
+}
+
+// recall returns the position of an earlier publish with key within the
+// window, forgetting keys older than it.
+func (s *stream) recall(key string, now time.Time) (broker.Position, bool) {
+	for len(s.order) > 0 {
+		old := s.order[0]
+		if now.Sub(s.seen[old].at) <= broker.IdempotencyWindow {
+			break
+		}
+		delete(s.seen, old)
+		s.order = s.order[1:]
+	}
+	k, ok := s.seen[key]
+	return k.pos, ok
+}
+
+func (s *stream) remember(key string, pos broker.Position, now time.Time) {
+	if s.seen == nil {
+		s.seen = make(map[string]seenKey)
+	}
+	s.seen[key] = seenKey{pos: pos, at: now}
+	s.order = append(s.order, key)
 }
 
 // New returns a running in-memory broker.
@@ -104,6 +135,12 @@ func (b *Broker) Publish(_ context.Context, channel string, data []byte, user, c
 	now := b.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if opts.IdempotencyKey != "" {
+		if pos, ok := s.recall(opts.IdempotencyKey, now); ok {
+			return pos, nil
+		}
+		defer func() { s.remember(opts.IdempotencyKey, broker.Position{Offset: s.top, Epoch: s.epoch}, now) }()
+	}
 	s.top++
 	s.lastPub = now
 	s.ttl = opts.HistoryTTL

@@ -198,6 +198,7 @@ func (b *Broker) ensure(ctx context.Context) error {
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
 		AllowMsgTTL:       true,
+		Duplicates:        broker.IdempotencyWindow, // idempotency keys travel as Nats-Msg-Id
 		RePublish:         &jetstream.RePublish{Source: p + ".hist.>", Destination: p + ".pub.>"},
 	})
 	if err != nil {

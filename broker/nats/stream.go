@@ -102,18 +102,41 @@ func (b *Broker) append(ctx context.Context, hs *handles, channel string, body [
 	msg.Header.Set(hdrSize, strconv.Itoa(max(opts.HistorySize, 0)))
 	msg.Header.Set(hdrTTL, strconv.FormatInt(max(opts.HistoryTTL, 0).Milliseconds(), 10))
 	keep := max(opts.HistoryTTL, b.opts.IdleTimeout).Truncate(time.Second)
-	_, err = b.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(last), jetstream.WithMsgTTL(keep))
+	popts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(last), jetstream.WithMsgTTL(keep)}
+	if opts.IdempotencyKey != "" {
+		// JetStream drops a message whose id it saw within the stream's
+		// Duplicates window and acknowledges the first one's sequence.
+		popts = append(popts, jetstream.WithMsgID(token(channel)+"."+opts.IdempotencyKey))
+	}
+	ack, err := b.js.PublishMsg(ctx, msg, popts...)
 	if isConflict(err) {
 		return pos, errConflict
 	}
 	if err != nil {
 		return pos, err
 	}
+	if ack.Duplicate {
+		return firstPosition(ctx, hs, subj, ack.Sequence)
+	}
 	if size := uint64(max(opts.HistorySize, 1)); size < uint64(b.opts.MaxHistory) && pos.Offset%trimEvery == 0 {
 		// Best effort: MaxMsgsPerSubject and the TTL bound it anyway.
 		_ = hs.st.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeKeep(size))
 	}
 	return pos, nil
+}
+
+// firstPosition is the position of the publish a retry repeated: that of
+// the message at seq, or, when the channel no longer keeps it, the
+// channel's last position (the first publish is at or before it).
+func firstPosition(ctx context.Context, hs *handles, subj string, seq uint64) (broker.Position, error) {
+	m, err := hs.st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		m, err = hs.st.GetLastMsgForSubject(ctx, subj)
+	}
+	if err != nil {
+		return broker.Position{}, err
+	}
+	return position(m.Header)
 }
 
 func isConflict(err error) bool {

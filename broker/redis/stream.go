@@ -18,11 +18,22 @@ import (
 
 // publishScript assigns the next offset, keeps the publication and
 // publishes it, atomically.
-// KEYS: top, hist. ARGV: new epoch (used if the stream is lost), data,
-// user, client, history size, history TTL ms, key lifetime ms, pub/sub name.
+// KEYS: top, hist, and the idempotency key's key when there is one. ARGV:
+// new epoch (used if the stream is lost), data, user, client, history
+// size, history TTL ms, key lifetime ms, pub/sub name, idempotency window
+// ms. With an idempotency key seen within the window, nothing is stored or
+// published and the first publish's offset and epoch come back (the third
+// element is then -1).
 // The pub/sub payload is "offset epoch ms len(user) len(client)\n" then
 // user, client and data.
 var publishScript = redis.NewScript(`
+if KEYS[3] then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then
+    local o, pe = string.match(seen, '^(%d+) (.+)$')
+    return {tonumber(o), pe, -1}
+  end
+end
 local e = redis.call('HGET', KEYS[1], 'e')
 if not e then
   e = ARGV[1]
@@ -43,6 +54,7 @@ else
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PUBLISH', ARGV[8], string.format('%d %s %d %d %d\n', off, e, now, #ARGV[3], #ARGV[4]) .. ARGV[3] .. ARGV[4] .. ARGV[2])
+if KEYS[3] then redis.call('SET', KEYS[3], off .. ' ' .. e, 'PX', ARGV[9]) end
 return {off, e, now}
 `)
 
@@ -72,8 +84,13 @@ return {e, top, redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', n)}
 `)
 
 func (b *Broker) keys(channel string) []string {
-	k := b.opts.Prefix + ":{" + channel + "}:"
-	return []string{k + "top", k + "hist"}
+	return []string{b.channelKey(channel, "top"), b.channelKey(channel, "hist")}
+}
+
+// channelKey names one of a channel's keys; the hash tag keeps them all in
+// one Redis Cluster slot, as the scripts need.
+func (b *Broker) channelKey(channel, name string) string {
+	return b.opts.Prefix + ":{" + channel + "}:" + name
 }
 
 // lifetime is how long a channel's keys outlive its last publication.
@@ -89,8 +106,13 @@ func (b *Broker) Publish(ctx context.Context, channel string, data []byte, user,
 	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
 	defer cancel()
 	ttl := max(opts.HistoryTTL, 0)
-	res, err := publishScript.Run(ctx, b.rdb, b.keys(channel),
-		newEpoch(), data, user, client, max(opts.HistorySize, 0), ttl.Milliseconds(), b.lifetime(ttl), b.pubPrefix()+channel).Slice()
+	keys := b.keys(channel)
+	if opts.IdempotencyKey != "" {
+		keys = append(keys, b.channelKey(channel, "idem:"+opts.IdempotencyKey))
+	}
+	res, err := publishScript.Run(ctx, b.rdb, keys,
+		newEpoch(), data, user, client, max(opts.HistorySize, 0), ttl.Milliseconds(), b.lifetime(ttl), b.pubPrefix()+channel,
+		broker.IdempotencyWindow.Milliseconds()).Slice()
 	if err != nil {
 		return broker.Position{}, b.fail("publish", err)
 	}
