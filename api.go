@@ -159,8 +159,9 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool 
 }
 
 type apiPublishBody struct {
-	Channel string         `json:"channel"`
-	Data    jsontext.Value `json:"data"`
+	Channel        string         `json:"channel"`
+	Data           jsontext.Value `json:"data"`
+	IdempotencyKey string         `json:"idempotency_key"`
 }
 
 func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +169,11 @@ func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeBody(w, r, &body) {
 		return
 	}
-	pos, e := s.publishFromAPI(r.Context(), body.Channel, body.Data)
+	key, ok := s.apiIdempotencyKey(w, r, body.IdempotencyKey)
+	if !ok {
+		return
+	}
+	pos, e := s.publishFromAPI(r.Context(), body.Channel, body.Data, key)
 	if e != nil {
 		s.apiCmdError(w, r, e)
 		return
@@ -178,7 +183,7 @@ func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) {
 
 // publishFromAPI publishes as the server: the channel needs a rule (no
 // rule, no channel), and the data passes the rule's checks like a client's.
-func (s *Server) publishFromAPI(ctx context.Context, channel string, data jsontext.Value) (broker.Position, *cmdError) {
+func (s *Server) publishFromAPI(ctx context.Context, channel string, data jsontext.Value, idempotencyKey string) (broker.Position, *cmdError) {
 	if !protocol.ValidChannel(channel) || data == nil {
 		return broker.Position{}, errBadRequest("channel and data are required")
 	}
@@ -192,7 +197,9 @@ func (s *Server) publishFromAPI(ctx context.Context, channel string, data jsonte
 	}
 	ctx, cancel := context.WithTimeout(ctx, brokerTimeout)
 	defer cancel()
-	pos, err := s.broker.Publish(ctx, channel, data, "", "", publishOptions(rule))
+	opts := publishOptions(rule)
+	opts.IdempotencyKey = scopedIdempotencyKey("api", idempotencyKey)
+	pos, err := s.broker.Publish(ctx, channel, data, "", "", opts)
 	if err != nil {
 		s.brokerFailed("publish", err)
 		return broker.Position{}, brokerError(err)
@@ -203,8 +210,9 @@ func (s *Server) publishFromAPI(ctx context.Context, channel string, data jsonte
 }
 
 type apiBroadcastBody struct {
-	Channels []string       `json:"channels"`
-	Data     jsontext.Value `json:"data"`
+	Channels       []string       `json:"channels"`
+	Data           jsontext.Value `json:"data"`
+	IdempotencyKey string         `json:"idempotency_key"` // applies per channel
 }
 
 type broadcastResult struct {
@@ -226,10 +234,14 @@ func (s *Server) apiBroadcast(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, http.StatusBadRequest, "bad_request", "channels: 1 to 1000")
 		return
 	}
+	key, ok := s.apiIdempotencyKey(w, r, body.IdempotencyKey)
+	if !ok {
+		return
+	}
 	results := make([]broadcastResult, len(body.Channels))
 	for i, ch := range body.Channels {
 		results[i].Channel = ch
-		pos, e := s.publishFromAPI(r.Context(), ch, body.Data)
+		pos, e := s.publishFromAPI(r.Context(), ch, body.Data, key)
 		if e != nil {
 			results[i].Error = string(e.code)
 			continue

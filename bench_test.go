@@ -76,7 +76,7 @@ func BenchmarkFanout(b *testing.B) {
 	for b.Loop() {
 		rounds++
 		target.Store(int64(rounds * fanoutSubscribers))
-		if _, e := ts.s.publishFromAPI(ctx, channel, data); e != nil {
+		if _, e := ts.s.publishFromAPI(ctx, channel, data, ""); e != nil {
 			b.Fatalf("publish: %v", e)
 		}
 		select {

@@ -304,9 +304,11 @@ func (c *conn) publish(cmd *protocol.Command) (any, *cmdError) {
 		return nil, e
 	}
 	user := c.identityClaims().Subject
+	opts := publishOptions(rule)
+	opts.IdempotencyKey = scopedIdempotencyKey("user:"+user, cmd.IdempotencyKey)
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	pos, err := c.svc.broker.Publish(ctx, cmd.Channel, data, user, c.id, publishOptions(rule))
+	pos, err := c.svc.broker.Publish(ctx, cmd.Channel, data, user, c.id, opts)
 	if err != nil {
 		c.s.brokerFailed("publish", err)
 		return nil, brokerError(err)

@@ -1,8 +1,14 @@
 package rampart
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rampart-rt/rampart/broker"
@@ -99,4 +105,86 @@ func (c *client) barrierEpoch(t *testing.T, channel string) string {
 		t.Fatalf("history: %s", m.raw)
 	}
 	return r.Epoch
+}
+
+// lostAckBroker is the in-memory broker whose answer to one publish is
+// lost: the publication is stored and delivered, but Publish reports the
+// broker unavailable, as a Redis or NATS call that timed out after the
+// write does.
+type lostAckBroker struct {
+	*memory.Broker
+	lose atomic.Int32 // publishes whose answer is still to be lost
+}
+
+func (b *lostAckBroker) Publish(ctx context.Context, ch string, data []byte, user, client string, o broker.PublishOptions) (broker.Position, error) {
+	pos, err := b.Broker.Publish(ctx, ch, data, user, client, o)
+	if err == nil && b.lose.Add(-1) >= 0 {
+		return broker.Position{}, broker.ErrUnavailable
+	}
+	return pos, err
+}
+
+// A publish answered unavailable may have happened; its retry with the
+// same idempotency key is stored and delivered once, and answers the first
+// one's offset. Keys are per publisher and per channel.
+func TestRetryWithIdempotencyKeyPublishesOnce(t *testing.T) {
+	b := &lostAckBroker{Broker: memory.New()}
+	t.Cleanup(func() { b.Close() })
+	s := startServer(t, func(c *Config) {
+		c.Broker = b
+		c.API.Keys = []string{apiKeyA}
+	})
+	sub := s.dial(t, token(t, "sub"))
+	sub.subscribe("chat:idem")
+	alice := s.dial(t, token(t, "alice"))
+
+	b.lose.Store(1)
+	alice.fails("publish", `"channel":"chat:idem","data":1,"idempotency_key":"k1"`, "unavailable")
+	retry := alice.ok("publish", `"channel":"chat:idem","data":1,"idempotency_key":"k1"`)
+	if string(retry) != `{"offset":1}` {
+		t.Fatalf("retry answered %s, want the first publish's offset 1", retry)
+	}
+	// Another user's same key is another publish.
+	if off := s.dial(t, token(t, "bob")).publish2(t, "chat:idem", `2`, "k1"); off != 2 {
+		t.Fatalf("bob's publish with alice's key got offset %d, want 2", off)
+	}
+	// The HTTP API: the header, then the body, with the same key.
+	b.lose.Store(1)
+	if status, _, _ := s.apiCall(t, "POST", "/api/publish", apiKeyA, `{"channel":"chat:idem","data":3}`, "Idempotency-Key", "api-1"); status != http.StatusServiceUnavailable {
+		t.Fatalf("API publish with a lost answer: %d", status)
+	}
+	status, body, _ := s.apiCall(t, "POST", "/api/publish", apiKeyA, `{"channel":"chat:idem","data":3,"idempotency_key":"api-1"}`)
+	if status != http.StatusOK || body["offset"] != 3.0 {
+		t.Fatalf("API retry: %d %v, want offset 3", status, body)
+	}
+	if status, _, _ := s.apiCall(t, "POST", "/api/publish", apiKeyA, `{"channel":"chat:idem","data":3,"idempotency_key":"bad key!"}`); status != http.StatusBadRequest {
+		t.Fatalf("malformed key: %d", status)
+	}
+	alice.fails("publish", `"channel":"chat:idem","data":1,"idempotency_key":"`+strings.Repeat("k", 65)+`"`, "bad_request")
+
+	var got []uint64
+	for _, m := range sub.barrier() {
+		got = append(got, m.Offset)
+	}
+	for len(got) < 3 {
+		got = append(got, sub.nextPush().Offset)
+	}
+	if !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("the subscriber got offsets %v, want 1 2 3: each publish once", got)
+	}
+	if extra := sub.barrier(); len(extra) != 0 {
+		t.Fatalf("the subscriber got more: %d pushes", len(extra))
+	}
+}
+
+// publish2 publishes with an idempotency key and returns the offset.
+func (c *client) publish2(t *testing.T, channel, data, key string) uint64 {
+	t.Helper()
+	var r struct {
+		Offset uint64 `json:"offset"`
+	}
+	if err := json.Unmarshal(c.ok("publish", fmt.Sprintf(`"channel":%q,"data":%s,"idempotency_key":%q`, channel, data, key)), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Offset
 }

@@ -50,6 +50,9 @@ type Command struct {
 	Limit   *int           `json:"limit,omitzero"`
 	Token   string         `json:"token,omitzero"`
 	Method  string         `json:"method,omitzero"`
+	// IdempotencyKey makes a publish safe to retry: the same key on the
+	// same channel within two minutes publishes once (see PROTOCOL).
+	IdempotencyKey string `json:"idempotency_key,omitzero"`
 }
 
 // ParseError says why a frame was refused. Reason is safe to send back: it
@@ -65,7 +68,7 @@ func (e *ParseError) Error() string { return "protocol: " + e.Reason }
 var fields = map[string]map[string]byte{
 	ActionSubscribe:   {"channel": 'r', "since": 'o'},
 	ActionUnsubscribe: {"channel": 'r'},
-	ActionPublish:     {"channel": 'r', "data": 'r'},
+	ActionPublish:     {"channel": 'r', "data": 'r', "idempotency_key": 'o'},
 	ActionHistory:     {"channel": 'r', "limit": 'o', "since": 'o'},
 	ActionPresence:    {"channel": 'r'},
 	ActionRefresh:     {"token": 'r'},
@@ -105,6 +108,8 @@ func (c *Command) check() error {
 		"limit":   c.Limit != nil,
 		"token":   c.Token != "",
 		"method":  c.Method != "",
+
+		"idempotency_key": c.IdempotencyKey != "",
 	}
 	for name, has := range present {
 		need, allowed := want[name]
@@ -131,7 +136,19 @@ func (c *Command) checkValues() error {
 	if len(c.Method) > MaxMethodLength || (c.Method != "" && !validName(c.Method)) {
 		return errors.New("invalid method name")
 	}
+	if !ValidIdempotencyKey(c.IdempotencyKey) {
+		return errors.New("invalid idempotency_key")
+	}
 	return nil
+}
+
+// MaxIdempotencyKeyLength bounds a publish's idempotency_key.
+const MaxIdempotencyKeyLength = 64
+
+// ValidIdempotencyKey reports whether key is empty or 1 to 64 characters
+// from [A-Za-z0-9_.:@-] (a UUID, for example).
+func ValidIdempotencyKey(key string) bool {
+	return key == "" || len(key) <= MaxIdempotencyKeyLength && validName(key)
 }
 
 // ValidChannel reports whether name is a valid channel name: 1 to 128
