@@ -245,7 +245,7 @@ func (c *Client) Welcome() Welcome {
 }
 
 // Done is closed when the client stops: after Close, or when it gave up
-// reconnecting.
+// reconnecting. OnState has been told StateClosed by then.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err says why the client stopped: nil while it runs, ErrClosed after
@@ -273,12 +273,12 @@ func (c *Client) stop(err error) {
 	first := c.err == nil
 	if first {
 		c.err = err
-		close(c.done)
 	}
 	c.mu.Unlock()
 	if first {
 		c.cancel() // the writer sends close 1000
 		c.setState(StateClosed)
+		close(c.done) // after StateClosed, so that whoever waits on Done has seen it
 	}
 }
 
