@@ -149,7 +149,7 @@ func (c *Client) onPush(s *session, f *frame) {
 	case protocol.PushPublication:
 		pub := wirePublication{Offset: f.Offset, Data: f.Data, Info: f.Info}.publication(f.Channel, f.Epoch)
 		if sub := c.subscription(s, f.Channel); sub != nil {
-			sub.receive(pub)
+			sub.receive(s, pub)
 		}
 	case protocol.PushRefreshRequired:
 		select {

@@ -5,15 +5,40 @@
 //
 // # Delivery
 //
-// A subscription's handler is called in offset order, on one goroutine per
-// Client, and never twice for the same offset. After a reconnect the client
-// subscribes again with the position of the last publication it handed to the
-// handler; when the server cannot recover what was missed (history too short,
-// or the channel's epoch changed), the handler set with OnRecoveryFailed is
-// told, in order with the publications. Handlers may call the Client, but a
-// handler that blocks holds up every subscription: the incoming queue is
-// bounded, and once it is full the client stops reading, so the server
-// eventually closes the connection as a slow consumer (4009) and the client
+// A subscription's handler is called on one goroutine per Client, with
+// offsets strictly increasing within an epoch and never twice the same
+// offset: a publication at or under the last one handed on (a repeat from
+// the server or its broker) is dropped. Every publication missed is either
+// recovered and handed on in its place, or reported to the function set
+// with OnRecoveryFailed (lost, now: everything after lost up to now was
+// skipped) before delivery goes on after now. Without OnRecoveryFailed a
+// loss is logged.
+//
+// A gap in the live publications (offset more than one past the last in
+// the same epoch, as when a server node's broker link dropped deliveries)
+// is filled from the channel's history: the client sends history with
+// since set to the last position handed on, paging while the server caps
+// its answers (max_history_limit), hands the missing publications on in
+// order, then the live ones that arrived meanwhile. It holds at most 1024
+// of those; the ones past that are reported lost after the held ones. What
+// history no longer has, an answer from another epoch, or a failed history
+// command is reported lost. The reading of the connection never waits for
+// this: the filling runs on its own goroutine, and the subscription's
+// publications wait for it. If the connection drops meanwhile, the
+// subscribe after the reconnect recovers from the same position.
+//
+// A live publication of another epoch than the last handed on means the
+// channel's history was reset: the loss is reported (lost is the last
+// position of the old epoch, now the new epoch's position just before that
+// publication) and delivery goes on in the new epoch.
+//
+// After a reconnect the client subscribes again with the position of the
+// last publication it handed on; when the server cannot recover what was
+// missed (history too short, or the channel's epoch changed), the loss is
+// reported the same way. Handlers may call the Client, but a handler that
+// blocks holds up every subscription: the incoming queue is bounded, and
+// once it is full the client stops reading, so the server eventually
+// closes the connection as a slow consumer (4009) and the client
 // reconnects and recovers.
 //
 // # Reconnecting

@@ -23,19 +23,36 @@ type Subscription struct {
 
 	sess *session // the connection subscribe was last sent on; guarded by c.mu
 
-	mu     sync.Mutex // guards pos and hasPos; taken after c.mu
+	// out is held from deciding what to hand the handlers to queueing it,
+	// so that the reader and a gap's filler queue in offset order. It is
+	// never held across a network round trip; taken before mu.
+	out sync.Mutex
+
+	mu     sync.Mutex // guards the fields below; taken after c.mu and out
 	pos    Position   // of the last publication queued for the handler
 	hasPos bool
+	fill   *gapFill // while a gap is filled from history; live publications wait in it
 }
 
 // SubscribeOption configures a subscription.
 type SubscribeOption func(*Subscription)
 
-// OnRecoveryFailed sets f to be told when a reconnect could not recover the
-// publications missed (the server answered recovered: false): those after
-// lost were skipped, and delivery goes on after now. f is called in order
-// with the publications, on the handlers' goroutine. Without it the loss is
-// only logged.
+// OnRecoveryFailed sets f to be told when publications were missed and
+// could not be recovered: those after lost, up to and including now, were
+// skipped, and delivery goes on after now. That happens when
+//   - a subscribe again after a reconnect is answered recovered: false
+//     (history too short, or the channel's epoch changed): now is the
+//     channel's position then;
+//   - a gap in the live publications cannot be filled from history (it no
+//     longer keeps them, the channel is in another epoch, the history
+//     command failed, or more live publications arrived meanwhile than the
+//     client holds): now is the last publication skipped;
+//   - a live publication is of another epoch than the last one handed on
+//     (the channel's history was reset): lost is the last position of the
+//     old epoch, now the new epoch's position just before that publication.
+//
+// f is called in order with the publications, on the handlers' goroutine.
+// Without it the loss is only logged.
 func OnRecoveryFailed(f func(lost, now Position)) SubscribeOption {
 	return func(s *Subscription) { s.onLost = f }
 }
@@ -78,7 +95,8 @@ func (c *Client) Subscribe(ctx context.Context, channel string, h func(Publicati
 func (sub *Subscription) Channel() string { return sub.channel }
 
 // Position returns the position of the last publication handed to the
-// handler (or the channel's position when subscribing, before any).
+// handler, or where the last loss told to OnRecoveryFailed ended (or the
+// channel's position when subscribing, before any).
 func (sub *Subscription) Position() Position {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
@@ -183,63 +201,108 @@ func (sub *Subscription) refused(s *session, err error) {
 }
 
 // apply takes the subscribe result: the position, and the publications
-// recovered or the loss.
+// recovered or the loss. It ends a gap's filling left from the last
+// connection: the result covers what the filler had not handed on.
 func (sub *Subscription) apply(res *subscribeResult) {
 	now := Position{Offset: res.Offset, Epoch: res.Epoch}
-	var deliver []Publication
+	var events []func()
+	sub.out.Lock()
+	defer sub.out.Unlock()
 	sub.mu.Lock()
-	lost, recovering := sub.pos, sub.hasPos
-	if recovering && res.Recovered {
+	sub.fill = nil
+	recovering, recovered := sub.hasPos, 0
+	switch {
+	case recovering && res.Recovered:
 		for _, p := range res.Publications {
-			if pub := p.publication(sub.channel, res.Epoch); sub.advance(pub) {
-				deliver = append(deliver, pub)
+			if ev := sub.take(p.publication(sub.channel, res.Epoch)); ev != nil {
+				events = append(events, ev...)
+				recovered++
 			}
 		}
+		if sub.pos.Epoch != now.Epoch || sub.pos.Offset < now.Offset {
+			sub.pos = now
+		}
+	case recovering:
+		events = append(events, sub.lose(now, "subscribe answered recovered: false"))
+	default:
+		sub.pos, sub.hasPos = now, true
 	}
-	sub.pos, sub.hasPos = now, true
 	sub.mu.Unlock()
 	if recovering && res.Recovered {
-		sub.c.log.Debug("subscribed again", "channel", sub.channel, "recovered", len(deliver), "offset", now.Offset)
+		sub.c.log.Debug("subscribed again", "channel", sub.channel, "recovered", recovered, "offset", now.Offset)
 	}
-	for _, pub := range deliver {
-		sub.c.enqueue(func() { sub.handle(pub) })
-	}
-	if recovering && !res.Recovered {
-		sub.c.log.Warn("publications missed could not be recovered", "channel", sub.channel,
-			"lost_offset", lost.Offset, "lost_epoch", lost.Epoch, "offset", now.Offset, "epoch", now.Epoch)
-		if sub.onLost != nil {
-			sub.c.enqueue(func() {
-				if !sub.stopped.Load() {
-					sub.onLost(lost, now)
-				}
-			})
-		}
-	}
+	sub.queue(events)
 }
 
-// receive takes a live publication, on the reader.
-func (sub *Subscription) receive(pub Publication) {
+// receive takes a live publication, on the reader of s. A publication
+// after a gap starts a filler, which holds the ones that follow until the
+// gap is filled; the reader never waits for it.
+func (sub *Subscription) receive(s *session, pub Publication) {
+	sub.out.Lock()
+	defer sub.out.Unlock()
 	sub.mu.Lock()
-	ok := sub.advance(pub)
+	if f := sub.fill; f != nil {
+		f.hold(pub)
+		sub.mu.Unlock()
+		return
+	}
+	if sub.gapBefore(pub) {
+		f := &gapFill{held: []Publication{pub}}
+		sub.fill = f
+		sub.mu.Unlock()
+		sub.c.goroutine(func() { sub.fillGaps(s, f) })
+		return
+	}
+	events := sub.take(pub)
 	sub.mu.Unlock()
-	if ok {
-		sub.c.enqueue(func() { sub.handle(pub) })
+	sub.queue(events)
+}
+
+// gapBefore reports whether publications of pub's epoch are missing
+// between the position and pub. sub.mu is held.
+func (sub *Subscription) gapBefore(pub Publication) bool {
+	return sub.hasPos && pub.Epoch == sub.pos.Epoch && pub.Offset > sub.pos.Offset+1
+}
+
+// take moves the position to pub, which follows no gap, and returns what
+// to queue for the handlers: nothing for a publication already handed on
+// (same epoch, offset not past the position), the reset first for a
+// publication of another epoch. sub.mu is held.
+func (sub *Subscription) take(pub Publication) []func() {
+	handle := func() { sub.handle(pub) }
+	at := Position{Offset: pub.Offset, Epoch: pub.Epoch}
+	switch {
+	case !sub.hasPos:
+	case pub.Epoch == sub.pos.Epoch && pub.Offset <= sub.pos.Offset:
+		return nil
+	case pub.Epoch != sub.pos.Epoch:
+		reset := sub.lose(Position{Offset: max(pub.Offset, 1) - 1, Epoch: pub.Epoch}, "the channel's epoch changed")
+		sub.pos = at
+		return []func(){reset, handle}
+	}
+	sub.pos, sub.hasPos = at, true
+	return []func(){handle}
+}
+
+// lose moves the position to now, skipping what lies between, logs it and
+// returns the event that tells onLost. sub.mu is held.
+func (sub *Subscription) lose(now Position, why string) func() {
+	lost := sub.pos
+	sub.pos, sub.hasPos = now, true
+	sub.c.log.Warn("publications missed could not be recovered", "channel", sub.channel, "reason", why,
+		"lost_offset", lost.Offset, "lost_epoch", lost.Epoch, "offset", now.Offset, "epoch", now.Epoch)
+	return func() {
+		if sub.onLost != nil && !sub.stopped.Load() {
+			sub.onLost(lost, now)
+		}
 	}
 }
 
-// advance moves the position to pub and reports whether pub is new.
-// sub.mu is held.
-func (sub *Subscription) advance(pub Publication) bool {
-	if sub.hasPos && pub.Epoch == sub.pos.Epoch {
-		if pub.Offset <= sub.pos.Offset {
-			return false
-		}
-		if pub.Offset != sub.pos.Offset+1 {
-			sub.c.log.Warn("gap in publications", "channel", sub.channel, "after", sub.pos.Offset, "got", pub.Offset)
-		}
+// queue hands events to the dispatcher, in order. sub.out is held.
+func (sub *Subscription) queue(events []func()) {
+	for _, f := range events {
+		sub.c.enqueue(f)
 	}
-	sub.pos, sub.hasPos = Position{Offset: pub.Offset, Epoch: pub.Epoch}, true
-	return true
 }
 
 func (sub *Subscription) handle(pub Publication) {
@@ -257,6 +320,9 @@ func (sub *Subscription) end(reason string) {
 		delete(c.subs, sub.channel)
 	}
 	c.mu.Unlock()
+	sub.mu.Lock()
+	sub.fill = nil
+	sub.mu.Unlock()
 	c.enqueue(func() {
 		if sub.stopped.CompareAndSwap(false, true) && sub.onEnd != nil {
 			sub.onEnd(reason)
