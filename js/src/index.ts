@@ -74,6 +74,11 @@ const TOKEN_EXPIRED_CLOSE = 4001;
 const CHANNEL_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const DEFAULT_MAX_MESSAGE_BYTES = 16384;
 const STABLE_AFTER_MS = 5000; // a connection this old resets the backoff
+// Live publications a subscription holds while it fills a gap from history;
+// those arriving past it are reported lost once the held ones are delivered.
+const HELD_LIMIT = 1024;
+// How many times filling a gap sends history again after rate_limited.
+const RATE_LIMIT_RETRIES = 3;
 const encoder = new TextEncoder();
 
 interface Pending {
@@ -91,10 +96,17 @@ interface Waiter {
 interface Subscription {
   channel: string;
   handler: (pub: Publication) => void;
-  position: StreamPosition | null; // last publication delivered, or where to start
+  position: StreamPosition | null; // last publication delivered (or loss reported), or where to start
   live: boolean; // the subscribe reply was handled on the current socket
   buffer: Publication[]; // publications that arrived before the subscribe reply
+  filling: Fill | null; // while a gap is filled from history
   waiter: { resolve: (r: SubscribeResult) => void; reject: (e: Error) => void } | null;
+}
+
+// A gap being filled: the live publications held meanwhile, oldest first.
+interface Fill {
+  held: Publication[];
+  dropped: StreamPosition | null; // the last live publication not held: held was full
 }
 
 type Listener<K extends keyof ClientEvents> = (arg: ClientEvents[K]) => void;
@@ -209,7 +221,7 @@ export class RampartClient {
       const sub: Subscription = {
         channel, handler: onPublication as (pub: Publication) => void,
         position: options.since ? { ...options.since } : null,
-        live: false, buffer: [], waiter: { resolve, reject },
+        live: false, buffer: [], filling: null, waiter: { resolve, reject },
       };
       this.subs.set(channel, sub);
       if (this._state === 'connected') this.sendSubscribe(sub);
@@ -383,7 +395,7 @@ export class RampartClient {
     this.ws = null;
     clearTimeout(this.connectTimer);
     clearTimeout(this.stableTimer);
-    for (const sub of this.subs.values()) { sub.live = false; sub.buffer = []; }
+    for (const sub of this.subs.values()) { sub.live = false; sub.buffer = []; sub.filling = null; }
     if (!ws) return;
     ws.onopen = ws.onmessage = ws.onclose = null;
     ws.onerror = () => {};
@@ -453,20 +465,112 @@ export class RampartClient {
     const sub = this.subs.get(msg.channel);
     if (!sub) return;
     const pub = toPublication(msg.channel, msg);
-    if (sub.live) this.deliver(sub, pub);
+    if (sub.live) this.take(sub, pub);
     else sub.buffer.push(pub);
   }
 
-  // deliver hands a publication to its handler unless it was delivered before.
+  // take hands a live publication on, holds it while a gap is filled, or
+  // starts filling the gap before it. The socket's reading never waits.
+  private take(sub: Subscription, pub: Publication): void {
+    const f = sub.filling;
+    if (f) {
+      if (f.held.length < HELD_LIMIT) f.held.push(pub);
+      else f.dropped = { offset: pub.offset, epoch: pub.epoch };
+      return;
+    }
+    if (gapBefore(sub.position, pub)) {
+      const fill: Fill = { held: [pub], dropped: null };
+      sub.filling = fill;
+      void this.fillGaps(sub, fill);
+      return;
+    }
+    this.deliver(sub, pub);
+  }
+
+  // deliver hands a publication to its handler unless it was delivered
+  // before; one of another epoch reports the reset first.
   private deliver(sub: Subscription, pub: Publication): void {
     const at = sub.position;
     if (at && at.epoch === pub.epoch && pub.offset <= at.offset) return;
+    if (at && at.epoch !== pub.epoch) this.lose(sub, { offset: Math.max(pub.offset, 1) - 1, epoch: pub.epoch });
     sub.position = { offset: pub.offset, epoch: pub.epoch };
     try {
       sub.handler(pub);
     } catch (err) {
       this.emit('error', err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  // lose moves the subscription to now, skipping what lies between, and
+  // reports it.
+  private lose(sub: Subscription, now: StreamPosition): void {
+    const since = sub.position!;
+    sub.position = { ...now };
+    this.emit('recovery_failed', { channel: sub.channel, since, offset: now.offset, epoch: now.epoch });
+  }
+
+  // fillGaps runs while sub.filling is f: for each held publication after a
+  // gap it reads the missing ones from history, delivers them, then the held
+  // ones, and ends when nothing is held. It stops without a word when the
+  // socket is lost (the subscribe on the next one recovers from the same
+  // position) or the subscription ends.
+  private async fillGaps(sub: Subscription, f: Fill): Promise<void> {
+    const ws = this.ws;
+    const mine = () => sub.filling === f && this.subs.get(sub.channel) === sub && this.ws === ws;
+    while (mine()) {
+      const pub = f.held[0];
+      if (!pub) {
+        sub.filling = null;
+        const d = f.dropped, at = sub.position!;
+        if (d && (d.epoch !== at.epoch || d.offset > at.offset)) this.lose(sub, d);
+        return;
+      }
+      if (gapBefore(sub.position, pub)) {
+        await this.fetchGap(sub, pub.offset - 1, mine);
+        continue;
+      }
+      f.held.shift();
+      this.deliver(sub, pub);
+    }
+  }
+
+  // fetchGap delivers the publications after the position up to offset to
+  // from history, page by page (the server caps each answer at its
+  // max_history_limit), and reports what history cannot give: no longer
+  // kept, another epoch, or a failed command.
+  private async fetchGap(sub: Subscription, to: number, mine: () => boolean): Promise<void> {
+    let recovered = 0;
+    for (let tries = 0; ;) {
+      const start = sub.position!;
+      let r: any = null, failed: unknown = null;
+      try {
+        r = await this.send('history', { channel: sub.channel, since: start, limit: to - start.offset });
+      } catch (err) {
+        failed = err;
+      }
+      if (!mine()) return;
+      if (failed instanceof RampartError && failed.code === ErrorCode.RateLimited && tries++ < RATE_LIMIT_RETRIES) {
+        await new Promise((ok) => setTimeout(ok, failed.retryAfterMs ?? 0));
+        if (!mine()) return;
+        continue;
+      }
+      if (failed) this.emit('error', failed instanceof Error ? failed : new Error(String(failed)));
+      const pubs: any[] = !failed && String(r.epoch ?? '') === start.epoch && Array.isArray(r.publications) ? r.publications : [];
+      for (const p of pubs) {
+        const pub = toPublication(sub.channel, p, start.epoch);
+        const at = sub.position!;
+        if (pub.offset > to) break;
+        if (pub.offset <= at.offset) continue;
+        if (pub.offset > at.offset + 1) this.lose(sub, { offset: pub.offset - 1, epoch: start.epoch });
+        this.deliver(sub, pub);
+        recovered++;
+        if (!mine()) return; // a handler unsubscribed or closed
+      }
+      const at = sub.position!;
+      if (at.offset === start.offset && at.epoch === start.epoch) this.lose(sub, { offset: to, epoch: start.epoch });
+      if (sub.position!.offset >= to) break;
+    }
+    if (recovered > 0) this.emit('recovered', { channel: sub.channel, publications: recovered });
   }
 
   private sendSubscribe(sub: Subscription): void {
@@ -500,9 +604,10 @@ export class RampartClient {
       sub.position = top;
     }
     sub.live = true;
+    sub.filling = null;
     const buffered = sub.buffer;
     sub.buffer = [];
-    for (const p of buffered) this.deliver(sub, p);
+    for (const p of buffered) this.take(sub, p);
     const w = sub.waiter;
     sub.waiter = null;
     w?.resolve({ channel: sub.channel, offset: sub.position!.offset, epoch: sub.position!.epoch, recovered });
@@ -596,6 +701,12 @@ export class RampartClient {
 // subscribe result (which may leave out the channel and the epoch).
 function toPublication(channel: string, p: any, epoch = ''): Publication {
   return { channel: String(p.channel ?? channel), offset: Number(p.offset), epoch: String(p.epoch ?? epoch), data: p.data, info: p.info };
+}
+
+// gapBefore reports whether publications of pub's epoch are missing between
+// the position and pub.
+function gapBefore(at: StreamPosition | null, pub: Publication): boolean {
+  return at !== null && at.epoch === pub.epoch && pub.offset > at.offset + 1;
 }
 
 function localError(code: string, message: string, cause?: unknown, closeCode?: number): RampartError {

@@ -124,11 +124,16 @@ export interface DisconnectEvent {
   delayMs?: number;
 }
 
+/**
+ * Publications the client could not recover: those after `since`, up to and
+ * including `offset` (in `epoch`), were not delivered, and delivery goes on
+ * after `offset`.
+ */
 export interface RecoveryFailedEvent {
   channel: string;
-  /** The position the client asked to recover from. */
+  /** The last position delivered (or asked to recover from) before the loss. */
   since: StreamPosition;
-  /** The channel's current position. */
+  /** Where delivery goes on after: the channel's position for a subscribe that did not recover, the last publication skipped for a gap, the new epoch's position just before its publication for a reset. */
   offset: number;
   epoch: string;
 }

@@ -349,3 +349,224 @@ describe('server restart (redis broker)', { skip: !haveRedis() && 'redis-server 
     }
   });
 });
+
+// faultySocket returns Node's WebSocket class with faults the test switches
+// on, and its controls. lose(channel, n): the next n publication frames of
+// channel vanish before the client reads them, as when the server node's
+// broker link dropped them (the channel's history keeps them). repeat(channel,
+// n): the next n are read twice (an at-least-once broker). holdHistory():
+// history commands wait, unsent, until release(). read(channel) counts the
+// publication frames of channel handed to the client. The server is real.
+function faultySocket() {
+  const lose = new Map(), repeat = new Map(), read = new Map();
+  let held = null;
+  const take = (m, ch) => { const n = m.get(ch) ?? 0; if (n > 0) m.set(ch, n - 1); return n > 0; };
+  class Faulty extends WebSocket {
+    get onmessage() { return this.appOnMessage ?? null; }
+    set onmessage(fn) {
+      this.appOnMessage = fn;
+      super.onmessage = fn && ((ev) => {
+        const msg = JSON.parse(String(ev.data));
+        if (msg.push !== 'publication') { fn(ev); return; }
+        if (take(lose, msg.channel)) return;
+        read.set(msg.channel, (read.get(msg.channel) ?? 0) + 1);
+        fn(ev);
+        if (take(repeat, msg.channel)) fn(ev);
+      });
+    }
+    send(data) {
+      if (held && JSON.parse(data).action === 'history') { held.push(() => super.send(data)); return; }
+      super.send(data);
+    }
+  }
+  return {
+    WebSocket: Faulty,
+    lose: (ch, n) => lose.set(ch, (lose.get(ch) ?? 0) + n),
+    repeat: (ch, n) => repeat.set(ch, (repeat.get(ch) ?? 0) + n),
+    read: (ch) => read.get(ch) ?? 0,
+    holdHistory() { held = []; },
+    held: () => held?.length ?? 0,
+    release() { const h = held; held = null; for (const send of h) send(); },
+  };
+}
+
+async function publishN(c, ch, n) {
+  for (let i = 0; i < n; i++) await c.publish(ch, i);
+}
+
+describe('gaps in live publications', () => {
+  let srv;
+  // max_history_limit 2: filling a gap takes several history pages.
+  before(async () => {
+    srv = await startServer({ env: {
+      RAMPART_LIMITS_MAX_HISTORY_LIMIT: '2', RAMPART_LIMITS_MESSAGES_PER_MINUTE: '100000', RAMPART_LIMITS_BURST: '100000',
+    } });
+  });
+  after(async () => { await srv?.stop(); });
+
+  // pair connects a subscriber on a faulty socket and a publisher; both
+  // are closed after the test.
+  async function pair(t, user = 'sub', extra = {}) {
+    const f = faultySocket();
+    const a = client(srv, user, { WebSocket: f.WebSocket, ...extra });
+    const b = client(srv, 'pub');
+    t.after(() => { a.close(); b.close(); });
+    a.failed = [];
+    a.on('recovery_failed', (e) => a.failed.push(e));
+    a.recoveredEv = [];
+    a.on('recovered', (e) => a.recoveredEv.push(e));
+    await Promise.all([a.connect(), b.connect()]);
+    return { f, a, b };
+  }
+
+  test('a gap is filled from history, in order, before the live publication', async (t) => {
+    const { f, a, b } = await pair(t);
+    const ch = uniq('gap');
+    const got = collector();
+    await a.subscribe(ch, got);
+    await publishN(b, ch, 2);
+    await waitFor(() => got.got.length === 2, { what: 'two publications' });
+    f.lose(ch, 5); // 3 to 7 never reach the client
+    await publishN(b, ch, 7); // 8 and 9 live
+    await waitFor(() => got.got.length >= 9, { what: 'nine publications' });
+    await publishN(b, ch, 1);
+    await waitFor(() => got.got.length >= 10, { what: 'ten publications' });
+    assert.deepEqual(got.got.map((p) => p.offset), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(a.failed, []);
+    assert.deepEqual(a.recoveredEv, [{ channel: ch, publications: 5 }]);
+    assert.deepEqual(a.errors, []);
+  });
+
+  test('a gap history cannot fill is reported, then delivery goes on', async (t) => {
+    // user:{sub} keeps no history: nothing of the gap can be recovered.
+    const { f, a } = await pair(t, 'una');
+    const ch = 'user:una';
+    const got = collector();
+    await a.subscribe(ch, got);
+    await a.publish(ch, 'one');
+    await waitFor(() => got.got.length === 1, { what: 'first publication' });
+    const epoch = got.got[0].epoch;
+    f.lose(ch, 2); // 2 and 3
+    await publishN(a, ch, 3);
+    await waitFor(() => got.got.length === 2, { what: 'the publication after the gap' });
+    await a.publish(ch, 'five');
+    await waitFor(() => got.got.length === 3, { what: 'the next one' });
+    assert.deepEqual(got.got.map((p) => p.offset), [1, 4, 5]);
+    assert.deepEqual(a.failed, [{ channel: ch, since: { offset: 1, epoch }, offset: 3, epoch }]);
+  });
+
+  test('what history still has is delivered and the rest reported', async (t) => {
+    // chat:* keeps 100: when 104 arrives, history has 5 to 104.
+    const { f, a, b } = await pair(t);
+    const ch = uniq('partly');
+    const order = [];
+    await a.subscribe(ch, (p) => order.push(p.offset));
+    a.on('recovery_failed', (e) => order.push(`lost ${e.since.offset}-${e.offset}`));
+    await publishN(b, ch, 1);
+    await waitFor(() => order.length === 1, { what: 'first publication' });
+    f.lose(ch, 102); // 2 to 103
+    await publishN(b, ch, 103);
+    await waitFor(() => order.length >= 102, { timeout: 20000, what: 'the gap filled' });
+    const want = [1, 'lost 1-4'];
+    for (let i = 5; i <= 104; i++) want.push(i);
+    assert.deepEqual(order, want);
+  });
+
+  test('repeated offsets are dropped, also while a gap is filled', async (t) => {
+    const { f, a, b } = await pair(t);
+    const ch = uniq('twice');
+    const got = collector();
+    await a.subscribe(ch, got);
+    f.repeat(ch, 2);
+    await publishN(b, ch, 2);
+    await waitFor(() => f.read(ch) === 2, { what: 'two publications read' });
+    f.lose(ch, 1); // 3
+    f.repeat(ch, 2); // 4 and 5, twice each
+    await publishN(b, ch, 3);
+    await waitFor(() => got.got.length >= 5, { what: 'five publications' });
+    await publishN(b, ch, 1);
+    await waitFor(() => got.got.length >= 6, { what: 'six publications' });
+    assert.deepEqual(got.got.map((p) => p.offset), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(a.failed, []);
+  });
+
+  test('past 1024 held publications, the rest is reported lost', async (t) => {
+    const { f, a, b } = await pair(t);
+    const ch = uniq('flood');
+    const order = [];
+    await a.subscribe(ch, (p) => order.push(p.offset));
+    a.on('recovery_failed', (e) => order.push(`lost ${e.since.offset}-${e.offset}`));
+    await publishN(b, ch, 1);
+    await waitFor(() => order.length === 1, { what: 'first publication' });
+    f.holdHistory();
+    f.lose(ch, 1); // 2
+    await publishN(b, ch, 2); // 3 shows the gap
+    await waitFor(() => f.held() === 1, { what: 'the history command' });
+    await Promise.all(Array.from({ length: 10 }, () => publishN(b, ch, 103))); // 4 to 1033
+    await waitFor(() => f.read(ch) === 1 + 1 + 1030, { timeout: 20000, what: 'every publication read' });
+    f.release();
+    await waitFor(() => order.length >= 1027, { timeout: 20000, what: 'the held publications' });
+    await publishN(b, ch, 1); // 1034
+    await waitFor(() => order.length >= 1028, { what: 'the next publication' });
+    // By then chat:*'s history (100) no longer has 2; 3 to 1026 were held,
+    // 1027 to 1033 were not.
+    const want = [1, 'lost 1-2'];
+    for (let i = 3; i <= 1026; i++) want.push(i);
+    want.push('lost 1026-1033', 1034);
+    assert.deepEqual(order, want);
+  });
+
+  test('a history command that times out reports the gap', async (t) => {
+    const { f, a, b } = await pair(t, 'sub', { requestTimeoutMs: 1000 });
+    const ch = uniq('slow');
+    const got = collector();
+    await a.subscribe(ch, got);
+    await publishN(b, ch, 1);
+    await waitFor(() => got.got.length === 1, { what: 'first publication' });
+    f.holdHistory();
+    f.lose(ch, 2); // 2 and 3
+    await publishN(b, ch, 3);
+    await waitFor(() => a.failed.length === 1, { what: 'recovery_failed' });
+    await waitFor(() => got.got.length === 2, { what: 'the publication after the gap' });
+    const e = got.got[0].epoch;
+    assert.deepEqual(a.failed, [{ channel: ch, since: { offset: 1, epoch: e }, offset: 3, epoch: e }]);
+    assert.deepEqual(got.got.map((p) => p.offset), [1, 4]);
+  });
+});
+
+describe('epoch change on a live publication (redis broker)', { skip: !haveRedis() && 'redis-server not installed' }, () => {
+  test('the reset is reported and delivery goes on in the new epoch', async (t) => {
+    const redis = await startRedis();
+    const srv = await startServer({ redis: redis.addr });
+    const a = client(srv, 'sub'), b = client(srv, 'pub');
+    t.after(async () => { a.close(); b.close(); await srv.stop(); await redis.stop(); });
+    const failed = [];
+    a.on('recovery_failed', (e) => failed.push(e));
+    await Promise.all([a.connect(), b.connect()]);
+    const ch = uniq('reset');
+    const got = collector();
+    await a.subscribe(ch, got);
+    await publishN(b, ch, 3);
+    await waitFor(() => got.got.length === 3, { what: 'three publications' });
+    const old = got.got[2].epoch;
+    await redisCommand(redis.addr, 'FLUSHALL'); // the history is lost; pub/sub goes on
+    await publishN(b, ch, 2);
+    await waitFor(() => got.got.length === 5, { what: 'the new epoch' });
+    const fresh = got.got[3].epoch;
+    assert.notEqual(fresh, old);
+    assert.deepEqual(got.got.map((p) => [p.offset, p.epoch]), [[1, old], [2, old], [3, old], [1, fresh], [2, fresh]]);
+    assert.deepEqual(failed, [{ channel: ch, since: { offset: 3, epoch: old }, offset: 0, epoch: fresh }]);
+  });
+});
+
+// redisCommand sends one inline command to Redis and resolves with its
+// first reply line.
+async function redisCommand(addr, cmd) {
+  const { connect } = await import('node:net');
+  const [host, port] = addr.split(':');
+  return new Promise((ok, fail) => {
+    const s = connect(Number(port), host, () => s.write(cmd + '\r\n'));
+    s.once('data', (d) => { s.end(); ok(String(d).split('\r\n')[0]); });
+    s.once('error', fail);
+  });
+}

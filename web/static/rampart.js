@@ -59,6 +59,11 @@ const TOKEN_EXPIRED_CLOSE = 4001;
 const CHANNEL_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const DEFAULT_MAX_MESSAGE_BYTES = 16384;
 const STABLE_AFTER_MS = 5000; // a connection this old resets the backoff
+// Live publications a subscription holds while it fills a gap from history;
+// those arriving past it are reported lost once the held ones are delivered.
+const HELD_LIMIT = 1024;
+// How many times filling a gap sends history again after rate_limited.
+const RATE_LIMIT_RETRIES = 3;
 const encoder = new TextEncoder();
 /**
  * A Rampart connection that reconnects, renews its token and recovers
@@ -168,7 +173,7 @@ export class RampartClient {
             const sub = {
                 channel, handler: onPublication,
                 position: options.since ? { ...options.since } : null,
-                live: false, buffer: [], waiter: { resolve, reject },
+                live: false, buffer: [], filling: null, waiter: { resolve, reject },
             };
             this.subs.set(channel, sub);
             if (this._state === 'connected')
@@ -354,6 +359,7 @@ export class RampartClient {
         for (const sub of this.subs.values()) {
             sub.live = false;
             sub.buffer = [];
+            sub.filling = null;
         }
         if (!ws)
             return;
@@ -447,15 +453,37 @@ export class RampartClient {
             return;
         const pub = toPublication(msg.channel, msg);
         if (sub.live)
-            this.deliver(sub, pub);
+            this.take(sub, pub);
         else
             sub.buffer.push(pub);
     }
-    // deliver hands a publication to its handler unless it was delivered before.
+    // take hands a live publication on, holds it while a gap is filled, or
+    // starts filling the gap before it. The socket's reading never waits.
+    take(sub, pub) {
+        const f = sub.filling;
+        if (f) {
+            if (f.held.length < HELD_LIMIT)
+                f.held.push(pub);
+            else
+                f.dropped = { offset: pub.offset, epoch: pub.epoch };
+            return;
+        }
+        if (gapBefore(sub.position, pub)) {
+            const fill = { held: [pub], dropped: null };
+            sub.filling = fill;
+            void this.fillGaps(sub, fill);
+            return;
+        }
+        this.deliver(sub, pub);
+    }
+    // deliver hands a publication to its handler unless it was delivered
+    // before; one of another epoch reports the reset first.
     deliver(sub, pub) {
         const at = sub.position;
         if (at && at.epoch === pub.epoch && pub.offset <= at.offset)
             return;
+        if (at && at.epoch !== pub.epoch)
+            this.lose(sub, { offset: Math.max(pub.offset, 1) - 1, epoch: pub.epoch });
         sub.position = { offset: pub.offset, epoch: pub.epoch };
         try {
             sub.handler(pub);
@@ -463,6 +491,87 @@ export class RampartClient {
         catch (err) {
             this.emit('error', err instanceof Error ? err : new Error(String(err)));
         }
+    }
+    // lose moves the subscription to now, skipping what lies between, and
+    // reports it.
+    lose(sub, now) {
+        const since = sub.position;
+        sub.position = { ...now };
+        this.emit('recovery_failed', { channel: sub.channel, since, offset: now.offset, epoch: now.epoch });
+    }
+    // fillGaps runs while sub.filling is f: for each held publication after a
+    // gap it reads the missing ones from history, delivers them, then the held
+    // ones, and ends when nothing is held. It stops without a word when the
+    // socket is lost (the subscribe on the next one recovers from the same
+    // position) or the subscription ends.
+    async fillGaps(sub, f) {
+        const ws = this.ws;
+        const mine = () => sub.filling === f && this.subs.get(sub.channel) === sub && this.ws === ws;
+        while (mine()) {
+            const pub = f.held[0];
+            if (!pub) {
+                sub.filling = null;
+                const d = f.dropped, at = sub.position;
+                if (d && (d.epoch !== at.epoch || d.offset > at.offset))
+                    this.lose(sub, d);
+                return;
+            }
+            if (gapBefore(sub.position, pub)) {
+                await this.fetchGap(sub, pub.offset - 1, mine);
+                continue;
+            }
+            f.held.shift();
+            this.deliver(sub, pub);
+        }
+    }
+    // fetchGap delivers the publications after the position up to offset to
+    // from history, page by page (the server caps each answer at its
+    // max_history_limit), and reports what history cannot give: no longer
+    // kept, another epoch, or a failed command.
+    async fetchGap(sub, to, mine) {
+        let recovered = 0;
+        for (let tries = 0;;) {
+            const start = sub.position;
+            let r = null, failed = null;
+            try {
+                r = await this.send('history', { channel: sub.channel, since: start, limit: to - start.offset });
+            }
+            catch (err) {
+                failed = err;
+            }
+            if (!mine())
+                return;
+            if (failed instanceof RampartError && failed.code === ErrorCode.RateLimited && tries++ < RATE_LIMIT_RETRIES) {
+                await new Promise((ok) => setTimeout(ok, failed.retryAfterMs ?? 0));
+                if (!mine())
+                    return;
+                continue;
+            }
+            if (failed)
+                this.emit('error', failed instanceof Error ? failed : new Error(String(failed)));
+            const pubs = !failed && String(r.epoch ?? '') === start.epoch && Array.isArray(r.publications) ? r.publications : [];
+            for (const p of pubs) {
+                const pub = toPublication(sub.channel, p, start.epoch);
+                const at = sub.position;
+                if (pub.offset > to)
+                    break;
+                if (pub.offset <= at.offset)
+                    continue;
+                if (pub.offset > at.offset + 1)
+                    this.lose(sub, { offset: pub.offset - 1, epoch: start.epoch });
+                this.deliver(sub, pub);
+                recovered++;
+                if (!mine())
+                    return; // a handler unsubscribed or closed
+            }
+            const at = sub.position;
+            if (at.offset === start.offset && at.epoch === start.epoch)
+                this.lose(sub, { offset: to, epoch: start.epoch });
+            if (sub.position.offset >= to)
+                break;
+        }
+        if (recovered > 0)
+            this.emit('recovered', { channel: sub.channel, publications: recovered });
     }
     sendSubscribe(sub) {
         const since = sub.position;
@@ -502,10 +611,11 @@ export class RampartClient {
             sub.position = top;
         }
         sub.live = true;
+        sub.filling = null;
         const buffered = sub.buffer;
         sub.buffer = [];
         for (const p of buffered)
-            this.deliver(sub, p);
+            this.take(sub, p);
         const w = sub.waiter;
         sub.waiter = null;
         w?.resolve({ channel: sub.channel, offset: sub.position.offset, epoch: sub.position.epoch, recovered });
@@ -603,6 +713,11 @@ export class RampartClient {
 // subscribe result (which may leave out the channel and the epoch).
 function toPublication(channel, p, epoch = '') {
     return { channel: String(p.channel ?? channel), offset: Number(p.offset), epoch: String(p.epoch ?? epoch), data: p.data, info: p.info };
+}
+// gapBefore reports whether publications of pub's epoch are missing between
+// the position and pub.
+function gapBefore(at, pub) {
+    return at !== null && at.epoch === pub.epoch && pub.offset > at.offset + 1;
 }
 function localError(code, message, cause, closeCode) {
     return new RampartError(code, 'rampart: ' + message, { local: true, cause, closeCode });

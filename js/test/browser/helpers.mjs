@@ -51,9 +51,13 @@ export function withPages(name, body) {
   };
 }
 
-/** Opens the demo page as user and waits until it is subscribed. */
-export async function openChat(context, base, user, { ttl } = {}) {
+/**
+ * Opens the demo page as user and waits until it is subscribed. setup, when
+ * given, runs on the new page before it loads (to route its WebSocket, say).
+ */
+export async function openChat(context, base, user, { ttl, setup } = {}) {
   const page = await context.newPage();
+  await setup?.(page);
   page.dialogs = [];
   page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
   page.consoleErrors = [];
@@ -97,4 +101,25 @@ export function foreignServer(html) {
       close: () => new Promise((r) => { srv.close(r); srv.closeAllConnections(); }),
     }));
   });
+}
+
+/**
+ * Routes page's WebSocket to the real server through Playwright, with one
+ * fault the test switches on: lose(channel, n) makes the next n publication
+ * frames of channel vanish before the page reads them, as when the server
+ * node's broker link dropped them (the channel's history keeps them).
+ */
+export async function lossyWebSocket(page) {
+  const lose = new Map();
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => {
+      const msg = JSON.parse(String(m));
+      const n = msg.push === 'publication' ? lose.get(msg.channel) ?? 0 : 0;
+      if (n > 0) { lose.set(msg.channel, n - 1); return; }
+      ws.send(m);
+    });
+  });
+  return { lose: (channel, n) => lose.set(channel, (lose.get(channel) ?? 0) + n) };
 }
