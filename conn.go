@@ -246,12 +246,17 @@ func (c *conn) batch() *batchConn { return c.ws.NetConn().(*batchConn) }
 // startWriter runs flush on a goroutine that Shutdown waits for. Once
 // Shutdown has waited for the writers, none starts: the socket is dropped.
 func (c *conn) startWriter() {
-	if !c.reg.goWork(c.flush) {
+	if !c.reg.addWork() {
 		c.mu.Lock()
 		c.writing, c.queue = false, nil
 		c.mu.Unlock()
 		c.drop()
+		return
 	}
+	go func() {
+		defer c.reg.work.Done()
+		c.flush()
+	}()
 }
 
 // flush writes queued frames until the queue is empty. Every write has a

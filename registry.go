@@ -91,17 +91,27 @@ func (r *registry) snapshot() []*conn {
 // goWork runs f on a goroutine that Shutdown waits for. Once Shutdown has
 // seen every connection gone it runs nothing and returns false.
 func (r *registry) goWork(f func()) bool {
-	r.mu.Lock()
-	if r.ended {
-		r.mu.Unlock()
+	if !r.addWork() {
 		return false
 	}
-	r.work.Add(1)
-	r.mu.Unlock()
 	go func() {
 		defer r.work.Done()
 		f()
 	}()
+	return true
+}
+
+// addWork counts a goroutine that Shutdown waits for, which must call
+// work.Done when it ends; false once Shutdown has seen every connection
+// gone. goWork is the usual way; the writer, started once per burst of
+// frames, calls it directly to spare an allocation.
+func (r *registry) addWork() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return false
+	}
+	r.work.Add(1)
 	return true
 }
 
