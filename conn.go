@@ -243,21 +243,8 @@ func (c *conn) closing() bool {
 
 func (c *conn) batch() *batchConn { return c.ws.NetConn().(*batchConn) }
 
-// startWriter runs flush on a goroutine that Shutdown waits for. Once
-// Shutdown has waited for the writers, none starts: the socket is dropped.
-func (c *conn) startWriter() {
-	if !c.reg.addWork() {
-		c.mu.Lock()
-		c.writing, c.queue = false, nil
-		c.mu.Unlock()
-		c.drop()
-		return
-	}
-	go func() {
-		defer c.reg.work.Done()
-		c.flush()
-	}()
-}
+// startWriter runs flush on a goroutine that Shutdown waits for.
+func (c *conn) startWriter() { c.reg.startWriter(c) }
 
 // flush writes queued frames until the queue is empty. Every write has a
 // deadline, set by the writer alone; a failed write ends the connection.

@@ -91,9 +91,13 @@ func (r *registry) snapshot() []*conn {
 // goWork runs f on a goroutine that Shutdown waits for. Once Shutdown has
 // seen every connection gone it runs nothing and returns false.
 func (r *registry) goWork(f func()) bool {
-	if !r.addWork() {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
 		return false
 	}
+	r.work.Add(1)
+	r.mu.Unlock()
 	go func() {
 		defer r.work.Done()
 		f()
@@ -101,18 +105,18 @@ func (r *registry) goWork(f func()) bool {
 	return true
 }
 
-// addWork counts a goroutine that Shutdown waits for, which must call
-// work.Done when it ends; false once Shutdown has seen every connection
-// gone. goWork is the usual way; the writer, started once per burst of
-// frames, calls it directly to spare an allocation.
-func (r *registry) addWork() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ended {
-		return false
-	}
+// startWriter runs a connection's writer, which Shutdown waits for. It
+// takes no lock: a writer starts only for an open connection (conn.enqueue
+// and attach check under conn.mu), which Shutdown waits for before it
+// waits for work, so the Add always precedes that Wait. The writer starts
+// once per burst of frames, up to once per delivery: a lock here is one
+// every subscriber of every channel would share.
+func (r *registry) startWriter(c *conn) {
 	r.work.Add(1)
-	return true
+	go func() {
+		defer r.work.Done()
+		c.flush()
+	}()
 }
 
 // shutdown stops admissions and reports whether this was the first call.
