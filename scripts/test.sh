@@ -40,6 +40,9 @@ record staticcheck ./...
 step "go test -race"
 record go test -race -count=1 -timeout 15m ./...
 
+step "fault suite (internal/faulttest: two nodes on real Redis and NATS processes, faults under load)"
+record go test -tags faults -race -count=1 -timeout 10m ./internal/faulttest/
+
 step "go test -race (patched gws, third_party/gws: its own module)"
 # The tests of each change carried against v1.9.1 (third_party/gws/PATCHES.md);
 # upstream's own suite binds fixed ports and takes minutes, so it runs when the
