@@ -2,9 +2,10 @@
 // (standalone, Sentinel or Cluster, through go-redis's UniversalClient).
 //
 // What lives where, per channel, all under Options.Prefix:
-//   - "<prefix>:{<channel>}:top", a hash: the epoch, the last offset and the
-//     history TTL. A missing hash means a lost stream: the next call makes a
-//     new epoch, so clients know their position no longer applies.
+//   - "<prefix>:{<channel>}:top", a hash: the epoch, the last offset, the
+//     history TTL and the replication id (master_replid) of the server that
+//     last wrote it. A missing hash means a lost stream: the next call makes
+//     a new epoch, so clients know their position no longer applies.
 //   - "<prefix>:{<channel>}:hist", a stream capped at the channel's history
 //     size (XADD MAXLEN) and trimmed by age (XTRIM MINID).
 //   - publications are fanned out on the pub/sub channel
@@ -19,9 +20,13 @@
 // When Redis loses keys (FLUSHALL, eviction, expiry, a restart without
 // persistence), no call fails: the scripts find "top" missing and start the
 // channel again at offset 1 in a new epoch, in the same step that assigns
-// the offset, so no node can go on in the old one. go-redis sends a script
-// again when Redis forgot it (NOSCRIPT) and subscribes again after a
-// reconnect. Only a Redis that does not answer, or answers that it cannot
+// the offset, so no node can go on in the old one. They do the same when
+// a replica was promoted (by Sentinel or Cluster) since the channel was
+// last written: replication is asynchronous, so the publications the old
+// primary did not pass on may be gone, and their offsets must not be
+// handed out again in the same epoch. go-redis sends
+// a script again when Redis forgot it (NOSCRIPT) and subscribes again
+// after a reconnect. Only a Redis that does not answer, or answers that it cannot
 // serve now (see transient), is broker.ErrUnavailable.
 //
 // The package decides nothing about who may publish or subscribe.
@@ -151,24 +156,7 @@ func New(ctx context.Context, opts Options) (*Broker, error) {
 func dial(ctx context.Context, o Options) (redis.UniversalClient, bool, error) {
 	rdb, owns := o.Client, false
 	if rdb == nil {
-		rdb = redis.NewUniversalClient(&redis.UniversalOptions{
-			Addrs:                 o.Addrs,
-			MasterName:            o.MasterName,
-			IsClusterMode:         o.Cluster,
-			Username:              o.Username,
-			Password:              o.Password,
-			DB:                    o.DB,
-			TLSConfig:             o.TLS,
-			DialTimeout:           o.DialTimeout,
-			ReadTimeout:           o.OpTimeout,
-			WriteTimeout:          o.OpTimeout,
-			PoolTimeout:           o.OpTimeout,
-			ContextTimeoutEnabled: true,
-			MaxRetries:            1,
-			DialerRetries:         2,
-			DisableIdentity:       true,
-		})
-		owns = true
+		rdb, owns = newClient(o), true
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.OpTimeout)
 	defer cancel()
@@ -182,6 +170,41 @@ func dial(ctx context.Context, o Options) (redis.UniversalClient, bool, error) {
 		return nil, false, err
 	}
 	return rdb, owns, nil
+}
+
+// clusterReload is how old a Redis Cluster client's slot map may get
+// before a call makes it load the map again. go-redis otherwise reloads it
+// after a MOVED reply, which a dead primary never sends, or after 60 s:
+// calls for the slots of a failed-over primary would fail that long.
+const clusterReload = time.Second
+
+// newClient builds the go-redis client for o.
+func newClient(o Options) redis.UniversalClient {
+	uo := &redis.UniversalOptions{
+		Addrs:                 o.Addrs,
+		MasterName:            o.MasterName,
+		IsClusterMode:         o.Cluster,
+		Username:              o.Username,
+		Password:              o.Password,
+		SentinelUsername:      o.Username, // as Options promises: Sentinel too
+		SentinelPassword:      o.Password,
+		DB:                    o.DB,
+		TLSConfig:             o.TLS,
+		DialTimeout:           o.DialTimeout,
+		ReadTimeout:           o.OpTimeout,
+		WriteTimeout:          o.OpTimeout,
+		PoolTimeout:           o.OpTimeout,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            1,
+		DialerRetries:         2,
+		DisableIdentity:       true,
+	}
+	if o.Cluster {
+		co := uo.Cluster()
+		co.ClusterStateReloadInterval = clusterReload
+		return redis.NewClusterClient(co)
+	}
+	return redis.NewUniversalClient(uo)
 }
 
 // Run implements broker.Broker: it opens the pub/sub connection and starts

@@ -34,12 +34,7 @@ if KEYS[3] then
     return {tonumber(o), pe, -1}
   end
 end
-local e = redis.call('HGET', KEYS[1], 'e')
-if not e then
-  e = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', e, 'o', 0)
-end
+` + epochLua + `
 local off = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local size, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 redis.call('HSET', KEYS[1], 'l', ttl)
@@ -58,18 +53,42 @@ if KEYS[3] then redis.call('SET', KEYS[3], off .. ' ' .. e, 'PX', ARGV[9]) end
 return {off, e, now}
 `)
 
+// epochLua starts both scripts: it sets e to the channel's epoch, and
+// started to true when it had to start one (ARGV[1], at offset 0, its
+// history dropped): when the stream is lost, and when it was last written
+// under another replication id (master_replid) on a server that has been
+// promoted from replica since it started (its master_replid2 is set).
+// Replication is asynchronous, so a promoted replica may lack the last
+// publications its old primary acknowledged and subscribers received;
+// going on in the same epoch would hand their offsets out again for other
+// data. A server restarted on its own data (a new id, no master_replid2)
+// goes on, as does a stream written before the id was recorded.
+// KEYS: top, hist.
+const epochLua = `
+local info = redis.call('INFO', 'replication')
+local r = string.match(info, 'master_replid:(%w+)') or ''
+local promoted = string.find(string.match(info, 'master_replid2:(%w+)') or '', '[^0]') ~= nil
+local cur = redis.call('HMGET', KEYS[1], 'e', 'r')
+local e, seen = cur[1], cur[2]
+local started = not e or (seen and seen ~= r and promoted)
+if started then
+  e = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', e, 'o', 0, 'r', r)
+elseif seen ~= r then
+  redis.call('HSET', KEYS[1], 'r', r)
+end
+`
+
 // historyScript returns the epoch, the last offset and the newest kept
 // entries, newest first: all with a negative count, else that many.
 // KEYS: top, hist. ARGV: new epoch, key lifetime ms, count.
 // A lost or new stream gets the new epoch at offset 0, so the first
 // publication carries the epoch this call reported.
-var historyScript = redis.NewScript(`
-local e = redis.call('HGET', KEYS[1], 'e')
-if not e then
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', ARGV[1], 'o', 0)
+var historyScript = redis.NewScript(epochLua + `
+if started then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {ARGV[1], 0, {}}
+  return {e, 0, {}}
 end
 local top = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local ttl = tonumber(redis.call('HGET', KEYS[1], 'l') or '0')
