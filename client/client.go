@@ -35,7 +35,8 @@ type Config struct {
 	// refreshes); nil discards. Tokens are never logged.
 	Logger *slog.Logger
 	// MinBackoff and MaxBackoff bound the jittered exponential delay between
-	// reconnection attempts; defaults 200ms and 10s.
+	// reconnection attempts, and between the attempts of a publish whose
+	// outcome is not known; defaults 200ms and 10s.
 	MinBackoff, MaxBackoff time.Duration
 	// DialTimeout bounds one connection attempt, from the TCP dial to the
 	// welcome push; default 10s.

@@ -30,20 +30,6 @@ type PresenceEntry struct {
 	Client string `json:"client"`
 }
 
-// Publish publishes data (encoded with encoding/json; a json.RawMessage is
-// sent as is) to channel and returns its offset.
-func (c *Client) Publish(ctx context.Context, channel string, data any) (uint64, error) {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return 0, fmt.Errorf("client: publish: encoding data: %w", err)
-	}
-	var res struct {
-		Offset uint64 `json:"offset"`
-	}
-	err = c.do(ctx, protocol.Command{Action: protocol.ActionPublish, Channel: channel, Data: raw}, &res)
-	return res.Offset, err
-}
-
 // History returns up to limit of channel's latest publications, oldest
 // first, and the channel's position. limit 0 asks for the server's maximum.
 func (c *Client) History(ctx context.Context, channel string, limit int) ([]Publication, Position, error) {

@@ -55,8 +55,22 @@
 //
 // Commands sent when the connection drops before their reply fail with an
 // error matching ErrDisconnected: the client cannot know whether the server
-// ran them, so it never sends them again. Commands started while the client
-// is reconnecting wait for the new connection, bounded by their context.
+// ran them, so it never sends them again, except a publish (see
+// Publishing). Commands started while the client is reconnecting wait for
+// the new connection, bounded by their context.
+//
+// # Publishing
+//
+// A publish answered unavailable, or whose connection dropped before the
+// answer, may still have been stored: the outcome is not known. So every
+// publish carries an idempotency key, random unless set with
+// IdempotencyKey, and Publish sends it again with the same key, after a
+// backoff and on the next connection, up to 3 attempts within the caller's
+// context and within 1m45s of the first (the server remembers a key for
+// two minutes). The server stores and delivers a publication once per
+// key, user and channel, and answers a repeat with the first one's offset,
+// which Publish returns. Two Publish calls without IdempotencyKey are two
+// publications, even with the same data.
 //
 // The package decides how a Go program talks to a Rampart server. It does
 // not decide what a token contains or how it is obtained (Config.Token does),

@@ -20,8 +20,10 @@ import (
 // node whose Redis pub/sub connection dropped does), delivers a
 // publication twice (an at-least-once transport), restarts empty (a
 // broker without persistence: history gone, a new epoch), answers a
-// history read slowly or not at all (unavailable). It wraps the memory
-// broker and delegates everything else to it; nothing is faked.
+// history read slowly or not at all (unavailable), stores a publish and
+// then answers it unavailable or late (a stalled Redis, a NATS leader
+// change). It wraps the memory broker and delegates everything else to it;
+// nothing is faked.
 type faultyBroker struct {
 	mu      sync.Mutex // guards the fields below
 	inner   *memory.Broker
@@ -31,6 +33,11 @@ type faultyBroker struct {
 	fail    map[string]int           // channel: history reads still to fail
 	gate    map[string]chan struct{} // channel: history reads wait until it is closed
 	waiting chan string              // a history read waits at a gate
+
+	unanswered map[string]int           // channel: publishes still to store and answer unavailable
+	pubGate    map[string]chan struct{} // channel: the next publish, once stored, waits until it is closed
+	pubWaiting chan string              // a stored publish waits at a gate
+	keys       map[string][]string      // channel: the idempotency key of every publish, in order
 }
 
 // newFaultyBroker returns a broker closed at cleanup, after the server
@@ -38,7 +45,9 @@ type faultyBroker struct {
 func newFaultyBroker(t *testing.T) *faultyBroker {
 	t.Helper()
 	b := &faultyBroker{inner: memory.New(), lose: map[string]int{}, twice: map[string]int{},
-		fail: map[string]int{}, gate: map[string]chan struct{}{}, waiting: make(chan string, 16)}
+		fail: map[string]int{}, gate: map[string]chan struct{}{}, waiting: make(chan string, 16),
+		unanswered: map[string]int{}, pubGate: map[string]chan struct{}{}, pubWaiting: make(chan string, 16),
+		keys: map[string][]string{}}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
@@ -122,8 +131,55 @@ func (b *faultyBroker) Run(h broker.Handler) error {
 	return b.current().Run(b.deliver)
 }
 
+// answerUnavailable makes the next n publishes to channel be stored (and
+// delivered) and then answered with broker.ErrUnavailable.
+func (b *faultyBroker) answerUnavailable(channel string, n int) {
+	b.mu.Lock()
+	b.unanswered[channel] += n
+	b.mu.Unlock()
+}
+
+// holdPublish makes the next publish to channel, once stored, wait for its
+// answer until release is called.
+func (b *faultyBroker) holdPublish(channel string) (release func()) {
+	g := make(chan struct{})
+	b.mu.Lock()
+	b.pubGate[channel] = g
+	b.mu.Unlock()
+	return func() { close(g) }
+}
+
+// publishKeys returns the idempotency key of every publish to channel, in
+// order (as the broker got them: scoped by the server, "" for none).
+func (b *faultyBroker) publishKeys(channel string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.keys[channel]...)
+}
+
 func (b *faultyBroker) Publish(ctx context.Context, channel string, data []byte, user, client string, opts broker.PublishOptions) (broker.Position, error) {
-	return b.current().Publish(ctx, channel, data, user, client, opts)
+	pos, err := b.current().Publish(ctx, channel, data, user, client, opts)
+	b.mu.Lock()
+	b.keys[channel] = append(b.keys[channel], opts.IdempotencyKey)
+	unanswered := err == nil && b.unanswered[channel] > 0
+	if unanswered {
+		b.unanswered[channel]--
+	}
+	g := b.pubGate[channel]
+	delete(b.pubGate, channel)
+	b.mu.Unlock()
+	if g != nil {
+		b.pubWaiting <- channel
+		select {
+		case <-g:
+		case <-ctx.Done(): // the server gave up waiting
+			return broker.Position{}, ctx.Err()
+		}
+	}
+	if unanswered {
+		return broker.Position{}, fmt.Errorf("%w: publish to %s stored, answer lost for the test", broker.ErrUnavailable, channel)
+	}
+	return pos, err
 }
 
 func (b *faultyBroker) Subscribe(ctx context.Context, channel string) error {

@@ -198,7 +198,9 @@ func (s *session) cause() error {
 func (s *session) OnOpen(*gws.Conn) {}
 
 // OnClose implements gws.Event: it runs once, on the reader, when the
-// connection is gone. Every call still waiting fails.
+// connection is gone. Every call still waiting fails, after s stopped
+// being the current connection, so that a call sent again (a publish)
+// waits for the next one.
 func (s *session) OnClose(_ *gws.Conn, err error) {
 	cause := closeCause(err)
 	s.mu.Lock()
@@ -206,6 +208,7 @@ func (s *session) OnClose(_ *gws.Conn, err error) {
 	pending := s.pending
 	s.pending = nil
 	s.mu.Unlock()
+	s.c.ended(s)
 	lost := fmt.Errorf("%w: %w", ErrDisconnected, cause)
 	if s.c.ctx.Err() != nil {
 		lost = fmt.Errorf("%w: %w", ErrDisconnected, ErrClosed)
@@ -213,7 +216,6 @@ func (s *session) OnClose(_ *gws.Conn, err error) {
 	for _, cl := range pending {
 		cl.finish(nil, lost)
 	}
-	s.c.ended(s)
 	close(s.done)
 }
 
