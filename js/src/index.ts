@@ -3,7 +3,7 @@
 
 import type {
   ClientEvents, ClientOptions, DisconnectEvent, HistoryOptions, HistoryResult,
-  PresenceResult, Publication, State, StreamPosition, SubscribeOptions,
+  PresenceResult, Publication, PublishOptions, State, StreamPosition, SubscribeOptions,
   SubscribeResult, Welcome, WebSocketConstructor, WebSocketLike,
 } from './types.js';
 
@@ -79,6 +79,15 @@ const STABLE_AFTER_MS = 5000; // a connection this old resets the backoff
 const HELD_LIMIT = 1024;
 // How many times filling a gap sends history again after rate_limited.
 const RATE_LIMIT_RETRIES = 3;
+const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9_.:@-]{1,64}$/;
+// How many times publish() sends one publication: the first time and the
+// retries after an answer that leaves the outcome unknown.
+const PUBLISH_ATTEMPTS = 3;
+// How long after the first attempt a retry may still be sent. The server
+// remembers a key for two minutes from when it stored the publication; the
+// margin covers the network and a busy broker. A later retry could be
+// stored a second time.
+const RETRY_WITHIN_MS = 105000;
 const encoder = new TextEncoder();
 
 interface Pending {
@@ -243,10 +252,44 @@ export class RampartClient {
     }
   }
 
-  /** Publishes data to a channel; resolves with the publication's offset. */
-  async publish(channel: string, data: unknown): Promise<{ offset: number }> {
+  /**
+   * Publishes data to a channel; resolves with the publication's offset.
+   * Every publish carries an idempotency key (random unless
+   * options.idempotencyKey gives one). When the outcome is not known (the
+   * server answered unavailable, or the connection was lost before the
+   * answer) the same publish is sent again with the same key, after a
+   * backoff and on the next connection, up to 3 attempts: the server stores
+   * it once and answers every attempt with its offset. When every attempt
+   * leaves the outcome unknown, rejects with the last one's error
+   * (`unavailable` or `connection_lost`): the publication may be stored.
+   */
+  async publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<{ offset: number }> {
     if (data === undefined) throw localError(ErrorCode.BadRequest, 'data must not be undefined');
-    return this.request('publish', { channel, data });
+    const key = options.idempotencyKey ?? newIdempotencyKey();
+    if (typeof key !== 'string' || !IDEMPOTENCY_KEY_RE.test(key)) {
+      throw localError(ErrorCode.BadRequest, 'the idempotency key must be 1 to 64 characters of A-Z a-z 0-9 _ . : @ -');
+    }
+    const fields = { channel, data, idempotency_key: key };
+    // first: when the first attempt was sent; last: the error of the last
+    // attempt, which left the outcome unknown.
+    let first = 0, last: unknown = null;
+    for (let attempt = 0; ; attempt++) {
+      const deadline = Date.now() + this.opts.requestTimeoutMs;
+      try {
+        await this.ready();
+      } catch (err) {
+        throw last ?? err; // not sent again: the last outcome is still the one to report
+      }
+      if (attempt === 0) first = Date.now();
+      else if (Date.now() - first > RETRY_WITHIN_MS) throw last;
+      try {
+        return await this.send('publish', fields, deadline);
+      } catch (err) {
+        if (!outcomeUnknown(err) || attempt + 1 >= PUBLISH_ATTEMPTS) throw err;
+        last = err;
+      }
+      await new Promise((ok) => setTimeout(ok, this.backoffMs(attempt)));
+    }
   }
 
   /** Reads a channel's history. */
@@ -378,12 +421,18 @@ export class RampartClient {
     this.scheduleReconnect({ code, reason, reconnect: true });
   }
 
-  private scheduleReconnect(ev: DisconnectEvent): void {
+  // backoffMs is the n-th delay: between half and all of
+  // min(maxMs, baseMs * 2^n).
+  private backoffMs(n: number): number {
     const b = this.opts.backoff ?? {};
     const base = b.baseMs ?? 500, cap = b.maxMs ?? 30000;
-    const ceiling = Math.min(cap, base * 2 ** Math.min(this.attempts, 30));
-    let delay = ceiling / 2 + Math.random() * ceiling / 2;
-    if (OVERLOADED_CLOSE.has(ev.code)) delay = Math.max(delay, b.overloadedMinMs ?? 5000);
+    const ceiling = Math.min(cap, base * 2 ** Math.min(n, 30));
+    return ceiling / 2 + Math.random() * ceiling / 2;
+  }
+
+  private scheduleReconnect(ev: DisconnectEvent): void {
+    let delay = this.backoffMs(this.attempts);
+    if (OVERLOADED_CLOSE.has(ev.code)) delay = Math.max(delay, this.opts.backoff?.overloadedMinMs ?? 5000);
     this.attempts++;
     this.setState('disconnected');
     this.emit('disconnected', { ...ev, delayMs: Math.round(delay) });
@@ -707,6 +756,21 @@ function toPublication(channel: string, p: any, epoch = ''): Publication {
 // the position and pub.
 function gapBefore(at: StreamPosition | null, pub: Publication): boolean {
   return at !== null && at.epoch === pub.epoch && pub.offset > at.offset + 1;
+}
+
+// outcomeUnknown reports whether err leaves it unknown whether a publish was
+// stored, so that sending it again with its key is the way to know: the
+// server answered unavailable, or the connection was lost before the answer.
+function outcomeUnknown(err: unknown): boolean {
+  if (!(err instanceof RampartError)) return false;
+  return (err.code === ErrorCode.Unavailable && !err.local) || err.code === ErrorCode.ConnectionLost;
+}
+
+// newIdempotencyKey returns 128 random bits in hex. getRandomValues, unlike
+// randomUUID, also works on pages that are not a secure context.
+function newIdempotencyKey(): string {
+  const b = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
 function localError(code: string, message: string, cause?: unknown, closeCode?: number): RampartError {

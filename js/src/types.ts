@@ -91,6 +91,16 @@ export interface SubscribeOptions {
   since?: StreamPosition;
 }
 
+export interface PublishOptions {
+  /**
+   * The publish's idempotency key: 1 to 64 characters of A-Z a-z 0-9 _ . : @ -
+   * (a UUID will do). Default: 128 random bits. The server stores a publish
+   * once per key, user and channel within two minutes and answers a repeat
+   * with the first one's offset.
+   */
+  idempotencyKey?: string;
+}
+
 export interface SubscribeResult {
   channel: string;
   offset: number;

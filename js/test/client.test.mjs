@@ -570,3 +570,151 @@ async function redisCommand(addr, cmd) {
     s.once('error', fail);
   });
 }
+
+// replyFaults returns Node's WebSocket class, which records the publish
+// commands the client sends, and its controls. hide(n): the server's
+// answers to the next n publishes are read as unavailable errors (the
+// server has stored and delivered those publications, as a broker that
+// stored one and then failed to answer would). hold(): the answer to the
+// next publish is kept from the client, so that the test can drop the
+// connection before it is read. The server is real.
+function replyFaults() {
+  const publishes = [], answers = [];
+  let hide = 0, hold = 0;
+  const targets = new Map(); // publish id: 'hide' or 'hold'
+  class Faulty extends WebSocket {
+    send(data) {
+      const msg = JSON.parse(data);
+      if (msg.action === 'publish') {
+        publishes.push(msg);
+        if (hold > 0) { hold--; targets.set(msg.id, 'hold'); } else if (hide > 0) { hide--; targets.set(msg.id, 'hide'); }
+      }
+      super.send(data);
+    }
+    get onmessage() { return this.appOnMessage ?? null; }
+    set onmessage(fn) {
+      this.appOnMessage = fn;
+      super.onmessage = fn && ((ev) => {
+        const msg = JSON.parse(String(ev.data));
+        const fault = targets.get(msg.id);
+        if (!fault) { fn(ev); return; }
+        targets.delete(msg.id);
+        answers.push(msg);
+        if (fault === 'hold') return;
+        fn({ data: JSON.stringify({ id: msg.id, error: { code: 'unavailable', message: 'hidden by the test', request_id: 'test' } }) });
+      });
+    }
+  }
+  return {
+    WebSocket: Faulty,
+    publishes,
+    answers, // the server's real answers to the publishes faulted
+    hide: (n = 1) => { hide += n; },
+    hold: () => { hold++; },
+  };
+}
+
+describe('publish retries', () => {
+  const apiKey = 'publish-retries-test-key-0123456789abcdef';
+  let srv;
+  before(async () => { srv = await startServer({ env: { RAMPART_API_KEYS: apiKey } }); });
+  after(async () => { await srv?.stop(); });
+
+  // pair connects a publisher on a faulty socket and a subscriber of ch;
+  // both are closed after the test.
+  async function pair(t, ch) {
+    const f = replyFaults();
+    const a = client(srv, 'pub', { WebSocket: f.WebSocket, backoff: { baseMs: 20, maxMs: 100 } });
+    const b = client(srv, 'sub');
+    t.after(() => { a.close(); b.close(); });
+    await Promise.all([a.connect(), b.connect()]);
+    const got = collector();
+    await b.subscribe(ch, got);
+    return { f, a, b, got };
+  }
+
+  const keys = (f) => f.publishes.map((p) => p.idempotency_key);
+
+  test('an unavailable answer is retried with the same key; the publication is stored once', async (t) => {
+    const ch = uniq('unknown');
+    const { f, a, got } = await pair(t, ch);
+    f.hide(1);
+    const r = await a.publish(ch, 'once');
+    assert.equal(f.answers.length, 1);
+    assert.equal(r.offset, f.answers[0].result.offset, 'the offset the server gave the first attempt');
+    const [k1, k2] = keys(f);
+    assert.equal(keys(f).length, 2);
+    assert.match(k1, /^[A-Za-z0-9_.:@-]{1,64}$/);
+    assert.equal(k2, k1);
+    await a.publish(ch, 'next');
+    await waitFor(() => got.got.length >= 2, { what: 'two publications' });
+    assert.deepEqual(got.got.map((p) => p.data), ['once', 'next']);
+    assert.deepEqual(got.got.map((p) => p.offset), [r.offset, r.offset + 1]);
+  });
+
+  test('a connection lost before the answer is retried on the next one with the same key', async (t) => {
+    const ch = uniq('dropped');
+    const { f, a, got } = await pair(t, ch);
+    const downs = [];
+    a.on('disconnected', (d) => downs.push(d));
+    f.hold();
+    const p = a.publish(ch, 'once');
+    await waitFor(() => f.answers.length === 1, { what: 'the held answer' });
+    const res = await fetch(`${srv.base}/api/disconnect`, {
+      method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'pub', code: 4000 }),
+    });
+    assert.equal(res.status, 200);
+    const r = await p;
+    assert.deepEqual(downs.map((d) => d.code), [4000]);
+    assert.equal(r.offset, f.answers[0].result.offset);
+    assert.equal(keys(f).length, 2);
+    assert.equal(keys(f)[1], keys(f)[0]);
+    await a.publish(ch, 'next');
+    await waitFor(() => got.got.length >= 2, { what: 'two publications' });
+    assert.deepEqual(got.got.map((p) => p.data), ['once', 'next']);
+  });
+
+  test('at most three attempts', async (t) => {
+    const ch = uniq('bounded');
+    const { f, a, got } = await pair(t, ch);
+    f.hide(5);
+    const err = await a.publish(ch, 'once').then(() => null, (e) => e);
+    assert.ok(err instanceof RampartError, String(err));
+    assert.equal(err.code, ErrorCode.Unavailable);
+    assert.equal(keys(f).length, 3);
+    assert.equal(new Set(keys(f)).size, 1);
+    await waitFor(() => got.got.length >= 1, { what: 'the publication' });
+    assert.deepEqual(got.got.map((p) => p.data), ['once']);
+  });
+
+  test('two publishes without a key are two publications', async (t) => {
+    const ch = uniq('twice');
+    const { f, a, got } = await pair(t, ch);
+    const r1 = await a.publish(ch, 'same');
+    const r2 = await a.publish(ch, 'same');
+    assert.equal(r2.offset, r1.offset + 1);
+    const [k1, k2] = keys(f);
+    assert.ok(k1 && k2 && k1 !== k2, `keys ${k1} and ${k2}`);
+    await waitFor(() => got.got.length >= 2, { what: 'two publications' });
+    assert.deepEqual(got.got.map((p) => p.data), ['same', 'same']);
+  });
+
+  test('a key given by the caller is sent as is', async (t) => {
+    const ch = uniq('keyed');
+    const { f, a, got } = await pair(t, ch);
+    const r1 = await a.publish(ch, 'order', { idempotencyKey: 'order-42' });
+    const r2 = await a.publish(ch, 'order', { idempotencyKey: 'order-42' });
+    assert.equal(r2.offset, r1.offset);
+    assert.deepEqual(keys(f), ['order-42', 'order-42']);
+    for (const bad of ['', 'with space', 'é', 'k'.repeat(65)]) {
+      const err = await a.publish(ch, 'bad', { idempotencyKey: bad }).then(() => null, (e) => e);
+      assert.equal(err?.code, ErrorCode.BadRequest, `key ${JSON.stringify(bad)}`);
+      assert.equal(err.local, true);
+    }
+    assert.equal(f.publishes.length, 2);
+    await a.publish(ch, 'after');
+    await waitFor(() => got.got.length >= 2, { what: 'two publications' });
+    assert.deepEqual(got.got.map((p) => p.data), ['order', 'after']);
+  });
+});
