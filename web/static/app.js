@@ -75,14 +75,27 @@ function render(pub) {
   li.scrollIntoView({ block: 'nearest' });
 }
 
-// backfill shows what the channel kept after its history was reset (a new
-// epoch): the messages up to the position the subscription resumed from.
-async function backfill({ offset, epoch }) {
-  notice('Reconnected; the server lost the earlier history.');
-  document.body.dataset.epochs = String(Number(document.body.dataset.epochs ?? '1') + 1);
+// unrecovered handles recovery_failed: the messages after since, up to
+// offset in epoch, were not delivered. It comes after a reconnection or for
+// a gap while connected. When the epoch changed, the server lost the
+// channel's history (a restart, say); otherwise the messages are no longer
+// kept. Either way the page shows what the channel still has of them, up to
+// the position the subscription goes on from.
+async function unrecovered({ since, offset, epoch }) {
+  const reset = since.epoch !== epoch;
+  const missed = reset ? 0 : offset - since.offset;
+  const tell = (shown) => {
+    if (reset) notice('The channel\'s history was reset on the server; earlier messages may be missing.');
+    else if (shown < missed) notice(`${missed - shown} missed message(s) could not be recovered.`);
+    else notice(`${shown} missed message(s) recovered.`);
+  };
+  if (reset) document.body.dataset.epochs = String(Number(document.body.dataset.epochs ?? '1') + 1);
+  tell(0);
   try {
     const h = await client.history(CHANNEL, { limit: HISTORY });
-    h.publications.filter((p) => p.epoch === epoch && p.offset <= offset).forEach(render);
+    const kept = h.publications.filter((p) => p.epoch === epoch && p.offset <= offset && (reset || p.offset > since.offset));
+    kept.forEach(render);
+    tell(kept.length);
   } catch (err) {
     showError(err);
   }
@@ -98,9 +111,9 @@ async function join(user) {
   client.on('recovered', ({ publications }) => {
     recovered += publications;
     document.body.dataset.recovered = String(recovered);
-    notice(`Reconnected: ${publications} missed message(s) recovered.`);
+    notice(`${publications} missed message(s) recovered.`);
   });
-  client.on('recovery_failed', (ev) => backfill(ev));
+  client.on('recovery_failed', (ev) => unrecovered(ev));
   client.on('unsubscribed', ({ reason }) => notice(`The server ended the subscription (${reason}).`));
   client.on('disconnected', ({ code, reconnect, delayMs }) => {
     notice(reconnect ? `Connection lost (close ${code}); retrying in ${Math.round(delayMs / 100) / 10}s.`

@@ -36,6 +36,7 @@ describe('gaps in live publications', () => {
       const body = await a.evaluate(() => ({ ...document.body.dataset }));
       assert.equal(body.recovered, '2', 'two messages recovered from history');
       assert.equal(body.epochs, undefined, 'no recovery_failed');
+      assert.equal(await a.textContent('#notice'), '2 missed message(s) recovered.', 'no mention of a reconnection');
       assert.equal(await a.textContent('#errors'), '');
       assert.deepEqual(a.consoleErrors, []);
     } finally {

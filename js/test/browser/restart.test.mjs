@@ -47,12 +47,13 @@ async function restartScenario(track, { redis } = {}) {
   assert.deepEqual(await texts(a), want, 'every message once, in order');
   assert.equal(await a.textContent('#state'), 'connected');
   const body = await a.evaluate(() => ({ ...document.body.dataset }));
-  return body;
+  return { ...body, notice: await a.textContent('#notice') };
 }
 
 test('reconnects after a restart and shows the missed messages (memory broker)', withPages('restart memory', async (t, track) => {
   const body = await restartScenario(track);
   assert.equal(body.epochs, '2', 'a new epoch: the memory broker lost its history');
+  assert.match(body.notice, /history was reset on the server/);
 }));
 
 test('reconnects after a restart and recovers the missed messages (redis broker)',
@@ -63,4 +64,5 @@ test('reconnects after a restart and recovers the missed messages (redis broker)
     const body = await restartScenario(track, { redis: redis.addr });
     assert.equal(body.epochs, undefined, 'history survived the restart (same epoch)');
     assert.equal(body.recovered, '2', 'the two missed messages were recovered');
+    assert.equal(body.notice, '2 missed message(s) recovered.');
   }));
