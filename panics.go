@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strings"
 
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/protocol"
@@ -82,9 +83,9 @@ func (s *Server) containHTTP(w http.ResponseWriter, r *http.Request) {
 // routeLabel keeps the panics metric's label set small.
 func routeLabel(r *http.Request) string {
 	switch p := r.URL.Path; {
-	case len(p) >= 5 && p[:5] == "/api/":
+	case strings.HasPrefix(p, "/api/"):
 		return "api"
-	case len(p) >= 7 && p[:7] == "/admin/":
+	case strings.HasPrefix(p, "/admin/"):
 		return "admin"
 	default:
 		return "http"
