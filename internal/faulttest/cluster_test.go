@@ -137,11 +137,17 @@ func (c *cluster) expectUnready(node int, from, to time.Time, within time.Durati
 // serviceBack measures, from from on, how long until a publication sent
 // after from is acknowledged and delivered to the probe of every node.
 func (c *cluster) serviceBack(from time.Time, within time.Duration) (time.Duration, bool) {
+	return c.serviceBackOn(from, within, nil)
+}
+
+// serviceBackOn is serviceBack counting only the publications to
+// channels (nil: any channel).
+func (c *cluster) serviceBackOn(from time.Time, within time.Duration, channels map[string]bool) (time.Duration, bool) {
 	var took time.Duration
 	ok := poll(within, 20*time.Millisecond, func() bool {
 		best := time.Duration(-1)
 		for _, r := range c.ledger.snapshot() {
-			if r.outcome != acked || r.sent.Before(from) {
+			if r.outcome != acked || r.sent.Before(from) || (channels != nil && !channels[r.channel]) {
 				continue
 			}
 			if at, ok := c.reachedProbes(r); ok && (best < 0 || at.Sub(from) < best) {

@@ -3,7 +3,9 @@
 // on a real redis-server or nats-server process, keeps a steady publisher
 // and a few hundred subscribers busy, and then breaks something: the
 // broker killed (with its data, and empty), stalled, its pub/sub
-// connection cut, a node killed, a rolling restart, a reload under load.
+// connection cut, a node killed, a rolling restart, a reload under load;
+// and on Redis Sentinel and Redis Cluster, a primary killed and failed
+// over.
 //
 // Its subscribers follow the protocol's recovery (docs/protocol.md §7) and
 // the suite judges the server by what each subscription saw: no
@@ -13,7 +15,7 @@
 // ends, and /readyz answers 503 while a node cannot serve.
 //
 // The tests carry the build tag "faults" (they start many processes and
-// take about a minute and a half): go test -tags faults -race ./internal/faulttest/
+// take about two minutes): go test -tags faults -race ./internal/faulttest/
 // RAMPART_FAULTS_BINARY runs them against another rampart binary (an
 // older commit's, to compare) instead of building the working tree's.
 //

@@ -13,14 +13,15 @@ import (
 type setup struct {
 	name  string
 	start func(t testing.TB) brokerServer
+	// namedOnly: only the faults whose on names it run on it.
+	namedOnly bool
 }
 
 var setups = []setup{
 	{name: "redis", start: newRedis},
 	{name: "nats", start: newNATS},
-	// Redis Sentinel (a primary, a replica, three sentinels) and Redis
-	// Cluster (three primaries with a replica each) come here, each a
-	// brokerServer whose nodeYAML names master_name or cluster: true.
+	{name: "redis-sentinel", start: newSentinel, namedOnly: true},
+	{name: "redis-cluster", start: newRedisCluster, namedOnly: true},
 }
 
 // fault is one way of breaking the cluster. act breaks it, repairs it and
@@ -47,8 +48,8 @@ var faults = []fault{
 	{name: "node-killed", keepsHistory: true, act: nodeKilled},
 	{name: "rolling-restart", keepsHistory: true, act: rollingRestart},
 	{name: "reload", keepsHistory: true, keepsConnections: true, act: reload},
-	// Sentinel failover (on: redis-sentinel) and the loss of a Redis
-	// Cluster primary (on: redis-cluster) come here.
+	{name: "sentinel-failover", on: []string{"redis-sentinel"}, keepsConnections: true, act: primaryKilled},
+	{name: "cluster-primary-lost", on: []string{"redis-cluster"}, keepsConnections: true, act: primaryKilled},
 }
 
 const (
@@ -59,12 +60,12 @@ const (
 	reloadWithin  = 5 * time.Second
 )
 
-func (f fault) appliesTo(setup string) bool {
+func (f fault) appliesTo(setup setup) bool {
 	if f.on == nil {
-		return true
+		return !setup.namedOnly
 	}
 	for _, s := range f.on {
-		if s == setup {
+		if s == setup.name {
 			return true
 		}
 	}
@@ -80,7 +81,7 @@ func TestFaults(t *testing.T) {
 	for _, s := range setups {
 		t.Run(s.name, func(t *testing.T) {
 			for _, f := range faults {
-				if f.appliesTo(s.name) {
+				if f.appliesTo(s) {
 					t.Run(f.name, func(t *testing.T) { runFault(t, s, f) })
 				}
 			}

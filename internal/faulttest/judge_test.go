@@ -22,6 +22,7 @@ type result struct {
 	reconnects           int // sessions after the first, over every subscriber
 	n                    counts
 	service              time.Duration // fault end to service back; -1: not within serviceWithin
+	failover             string        // a primary's loss: kill to promotion, kill to service back
 	unready              []string      // per node, how long until /readyz first answered 503
 	took                 time.Duration
 	checks               []check
@@ -213,7 +214,14 @@ func (r *result) summary() string {
 		"wrong data %d, bad recovery %d, behind %d | gaps %d, recovered true/false %d/%d, new epochs %d, reconnects %d | service back %s%s",
 		r.acked, r.maybe, r.failed, r.subscriptions, r.lost, r.lostSubs, r.told, r.n.Dup, r.n.OutOfOrder,
 		r.mismatch, r.n.BadRecovery, r.behind, r.n.Gaps, r.n.RecoveredTrue, r.n.RecoveredFalse, r.n.NewEpochs,
-		r.reconnects, fmtDur(r.service), r.readyzSummary())
+		r.reconnects, fmtDur(r.service), r.readyzSummary()) + r.failoverSummary()
+}
+
+func (r *result) failoverSummary() string {
+	if r.failover == "" {
+		return ""
+	}
+	return " | " + r.failover
 }
 
 func (r *result) readyzSummary() string {
