@@ -17,7 +17,6 @@ import (
 	"github.com/rampart-rt/rampart/internal/clientip"
 	"github.com/rampart-rt/rampart/internal/origin"
 	"github.com/rampart-rt/rampart/policy"
-	"github.com/rampart-rt/rampart/protocol"
 )
 
 // Config configures a Server. Zero values mean the documented defaults; the
@@ -358,5 +357,3 @@ func unjoin(err error) []error {
 	}
 	return []error{err}
 }
-
-var _ = protocol.Subprotocol

@@ -96,13 +96,6 @@ func (c *Counter) release(m map[string]int, key string) {
 	m[key]--
 }
 
-// Open returns the open connections counted for ip and for user.
-func (c *Counter) Open(ip, user string) (int, int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ips[ip], c.users[user]
-}
-
 // Size returns how many IPs and users have open connections (for tests
 // and metrics: both are zero when nothing is open).
 func (c *Counter) Size() (ips, users int) {
