@@ -155,59 +155,73 @@ func maskBytes(p []byte, key [4]byte) {
 // unmasked and reported with Unmasked false; a server's frames are expected
 // to come with Unmasked true.
 func (c *Conn) ReadFrame(timeout time.Duration) (Frame, error) {
+	f, _, err := c.readFrame(timeout)
+	return f, err
+}
+
+// readFrame reads one frame and reports whether its length was written in
+// its shortest form.
+func (c *Conn) readFrame(timeout time.Duration) (f Frame, short bool, err error) {
 	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
 	var h [2]byte
 	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return Frame{}, err
+		return Frame{}, false, err
 	}
-	f := Frame{
+	f = Frame{
 		Opcode:   Opcode(h[0] & 0xF),
 		NotFinal: h[0]&0x80 == 0,
 		RSV:      (h[0] >> 4) & 0x7,
 		Unmasked: h[1]&0x80 == 0,
 	}
-	n, err := c.payloadLength(h[1] & 0x7F)
+	n, short, err := c.payloadLength(h[1] & 0x7F)
 	if err != nil {
-		return Frame{}, err
+		return f, false, err
 	}
 	var key [4]byte
 	if !f.Unmasked {
 		if _, err := io.ReadFull(c.br, key[:]); err != nil {
-			return Frame{}, err
+			return f, false, err
 		}
 	}
 	f.Payload = make([]byte, n)
 	if _, err := io.ReadFull(c.br, f.Payload); err != nil {
-		return Frame{}, err
+		return f, false, err
 	}
 	if !f.Unmasked {
 		maskBytes(f.Payload, key)
 	}
-	return f, nil
+	return f, short, nil
 }
 
-func (c *Conn) payloadLength(code byte) (uint64, error) {
-	var n uint64
+// payloadLength reads the payload length for code and reports whether it
+// was written in its shortest form. A 64-bit length with its top bit set
+// (RFC 6455 5.2 forbids it) is an error wrapping ErrBadServerFrame.
+func (c *Conn) payloadLength(code byte) (n uint64, short bool, err error) {
 	switch code {
 	case 126:
 		var b [2]byte
 		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		n = uint64(binary.BigEndian.Uint16(b[:]))
+		short = n > 125
 	case 127:
 		var b [8]byte
 		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		n = binary.BigEndian.Uint64(b[:])
+		if n>>63 != 0 {
+			return 0, false, fmt.Errorf("%w: 64-bit length %#x has its top bit set", ErrBadServerFrame, n)
+		}
+		short = n > 0xFFFF
 	default:
-		n = uint64(code)
+		n, short = uint64(code), true
 	}
 	if n > MaxFrameBytes {
-		return 0, fmt.Errorf("wstest: frame of %d bytes is over MaxFrameBytes", n)
+		return 0, false, fmt.Errorf("wstest: frame of %d bytes is over MaxFrameBytes", n)
 	}
-	return n, nil
+	return n, short, nil
 }
 
 // ReadMessage returns the next text or binary message, reassembling

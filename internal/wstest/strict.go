@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 	"unicode/utf8"
 )
@@ -23,65 +22,19 @@ var ErrBadServerFrame = errors.New("wstest: invalid server frame")
 // fragments follow each other correctly, and whether a text message is
 // UTF-8 as a whole, is the caller's to check.
 func (c *Conn) ReadServerFrame(timeout time.Duration) (Frame, error) {
-	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
-	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return Frame{}, err
-	}
-	f := Frame{
-		Opcode:   Opcode(h[0] & 0xF),
-		NotFinal: h[0]&0x80 == 0,
-		RSV:      (h[0] >> 4) & 0x7,
-		Unmasked: h[1]&0x80 == 0,
-	}
-	n, short, err := c.strictLength(h[1] & 0x7F)
-	if err != nil {
+	f, short, err := c.readFrame(timeout)
+	switch {
+	case err != nil:
 		return f, err
-	}
-	if !f.Unmasked {
+	case !f.Unmasked:
 		return f, fmt.Errorf("%w: masked (opcode %#x)", ErrBadServerFrame, byte(f.Opcode))
-	}
-	f.Payload = make([]byte, n)
-	if _, err := io.ReadFull(c.br, f.Payload); err != nil {
-		return f, err
-	}
-	if !short {
-		return f, fmt.Errorf("%w: length %d not in its shortest form (opcode %#x)", ErrBadServerFrame, n, byte(f.Opcode))
+	case !short:
+		return f, fmt.Errorf("%w: length %d not in its shortest form (opcode %#x)", ErrBadServerFrame, len(f.Payload), byte(f.Opcode))
 	}
 	if err := checkServerFrame(f); err != nil {
 		return f, fmt.Errorf("%w: %v", ErrBadServerFrame, err)
 	}
 	return f, nil
-}
-
-// strictLength reads the payload length for code and reports whether it
-// was written in its shortest form.
-func (c *Conn) strictLength(code byte) (n uint64, short bool, err error) {
-	switch code {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return 0, false, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-		short = n > 125
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return 0, false, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-		if n>>63 != 0 {
-			return 0, false, fmt.Errorf("%w: 64-bit length %#x has its top bit set", ErrBadServerFrame, n)
-		}
-		short = n > 0xFFFF
-	default:
-		n, short = uint64(code), true
-	}
-	if n > MaxFrameBytes {
-		return 0, false, fmt.Errorf("wstest: frame of %d bytes is over MaxFrameBytes", n)
-	}
-	return n, short, nil
 }
 
 func checkServerFrame(f Frame) error {
