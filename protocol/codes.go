@@ -24,6 +24,28 @@ var Codes = []Code{
 	CodeUnavailable, CodeInternal,
 }
 
+// The codes of a refused handshake (an HTTP answer before any upgrade) that
+// are not also reply codes. The body is an APIError.
+const (
+	CodeBadHandshake        Code = "bad_handshake"        // not a valid RFC 6455 upgrade: 400
+	CodeUnsupportedVersion  Code = "unsupported_version"  // Sec-WebSocket-Version is not 13: 426
+	CodeSubprotocolRequired Code = "subprotocol_required" // rampart.v1 not offered: 400
+	CodeOriginRefused       Code = "origin_refused"       // Origin not in origins.allow: 403
+	CodeCSRFFailed          Code = "csrf_failed"          // a cookie's token without its CSRF value: 403
+)
+
+// RefusalCodes lists every code a refused handshake carries: with
+// unauthorized, rate_limited, unavailable and not_found from Codes.
+var RefusalCodes = []Code{
+	CodeBadHandshake, CodeUnsupportedVersion, CodeUnavailable, CodeRateLimited,
+	CodeOriginRefused, CodeSubprotocolRequired, CodeCSRFFailed, CodeUnauthorized,
+	CodeNotFound,
+}
+
+// Error makes a Code an error value to compare with errors.Is: every error
+// the server-side Go API returns matches the Code it would send a client.
+func (c Code) Error() string { return string(c) }
+
 // Close codes the server sends.
 const (
 	CloseNormal          uint16 = 1000

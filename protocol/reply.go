@@ -7,13 +7,35 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// Error is the error object of an error reply.
+// Error is the error object of an error reply, and the error the
+// server-side Go API returns. errors.Is(err, CodeForbidden) tells its code.
 type Error struct {
 	Code         Code   `json:"code"`
 	Message      string `json:"message"`
 	RequestID    string `json:"request_id"`
 	RetryAfterMS int64  `json:"retry_after_ms,omitzero"`
+
+	// Cause is what failed inside the server (a broker's error), for the
+	// server's own log and the embedding program; it never reaches a
+	// client.
+	Cause error `json:"-"`
 }
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return string(e.Code)
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+// Is reports whether target is e's Code.
+func (e *Error) Is(target error) bool {
+	c, ok := target.(Code)
+	return ok && c == e.Code
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
 
 // Publication is one message in a channel, as clients see it.
 type Publication struct {
@@ -48,8 +70,12 @@ const (
 	PushWelcome         = "welcome"
 	PushPublication     = "publication"
 	PushRefreshRequired = "refresh_required"
-	PushUnsubscribe     = "unsubscribe"
+	PushSubscribe       = "subscribe"   // the server subscribed the connection
+	PushUnsubscribe     = "unsubscribe" // the server ended a subscription
 )
+
+// Pushes lists every push, in the order the protocol documents them.
+var Pushes = []string{PushWelcome, PushPublication, PushRefreshRequired, PushSubscribe, PushUnsubscribe}
 
 // EncodeResult encodes the reply {"id": id, "result": result}.
 func EncodeResult(id uint64, result any) ([]byte, error) {
