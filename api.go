@@ -14,6 +14,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/internal/hub"
 	"github.com/rampart-rt/rampart/protocol"
 )
 
@@ -293,7 +294,7 @@ func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) {
 		s.apiCmdError(w, r, e)
 		return
 	}
-	writeJSON(w, http.StatusOK, presenceResult{Clients: clients})
+	writeJSON(w, http.StatusOK, protocol.PresenceResult{Clients: clients})
 }
 
 func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
@@ -319,5 +320,5 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 		s.apiCmdError(w, r, brokerError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, historyResult{Publications: clientPublications(pubs), Offset: pos.Offset, Epoch: pos.Epoch})
+	writeJSON(w, http.StatusOK, protocol.HistoryResult{Publications: hub.Publications(pubs), Offset: pos.Offset, Epoch: pos.Epoch})
 }

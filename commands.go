@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/internal/hub"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
 )
@@ -216,24 +217,16 @@ func actionName(a policy.Action) string {
 	return "subscribe"
 }
 
-// subscribeResult is the result of subscribe.
-type subscribeResult struct {
-	Offset       uint64                 `json:"offset"`
-	Epoch        string                 `json:"epoch"`
-	Recovered    bool                   `json:"recovered"`
-	Publications []protocol.Publication `json:"publications"`
-}
-
 func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	rule, e := c.allow(policy.Subscribe, cmd.Channel)
 	if e != nil {
 		return nil, e
 	}
 	c.mu.Lock()
-	dup := c.subs.find(cmd.Channel) >= 0
+	dup := c.subs.Find(cmd.Channel) >= 0
 	full := len(c.subs) >= c.s.st().cfg.Limits.MaxSubscriptions
 	if !dup && !full {
-		c.subs = append(c.subs, sub{channel: cmd.Channel, tracked: rule.Presence})
+		c.subs = append(c.subs, hub.Sub{Channel: cmd.Channel, Tracked: rule.Presence})
 	}
 	c.mu.Unlock()
 	switch {
@@ -244,7 +237,7 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	res, err := c.svc.hub.subscribe(ctx, c, cmd.Channel, cmd.Since, c.s.st().cfg.Limits.MaxHistoryLimit)
+	res, err := c.svc.hub.Subscribe(ctx, c, cmd.Channel, cmd.Since, c.s.st().cfg.Limits.MaxHistoryLimit)
 	if err != nil {
 		c.forget(cmd.Channel)
 		return nil, brokerError(err)
@@ -258,13 +251,13 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 		c.s.joinPresence(cmd.Channel, c)
 	}
 	c.send(b)
-	c.svc.hub.activate(c, cmd.Channel, res.Offset, res.Epoch)
+	c.svc.hub.Activate(c, cmd.Channel, res.Offset, res.Epoch)
 	return nil, nil
 }
 
 func (c *conn) forget(channel string) {
 	c.mu.Lock()
-	c.subs.remove(channel)
+	c.subs.Remove(channel)
 	c.mu.Unlock()
 }
 
@@ -278,20 +271,16 @@ func (c *conn) unsubscribe(cmd *protocol.Command) (any, *cmdError) {
 // drop1 ends one subscription: no delivery reaches c on it afterwards.
 func (c *conn) drop1(channel string) bool {
 	c.mu.Lock()
-	ok, tracked := c.subs.remove(channel)
+	ok, tracked := c.subs.Remove(channel)
 	c.mu.Unlock()
 	if !ok {
 		return false
 	}
-	c.svc.hub.unsubscribe(c, channel)
+	c.svc.hub.Unsubscribe(c, channel)
 	if tracked {
 		c.s.leavePresence(channel, c.id)
 	}
 	return true
-}
-
-type offsetResult struct {
-	Offset uint64 `json:"offset"`
 }
 
 func (c *conn) publish(cmd *protocol.Command) (any, *cmdError) {
@@ -315,17 +304,11 @@ func (c *conn) publish(cmd *protocol.Command) (any, *cmdError) {
 	}
 	c.svc.metrics.publications.WithLabelValues("client").Inc()
 	c.s.auditPublish(rule, cmd.Channel, user, c.id, len(data))
-	return offsetResult{Offset: pos.Offset}, nil
+	return protocol.PublishResult{Offset: pos.Offset}, nil
 }
 
 func publishOptions(r *policy.Rule) broker.PublishOptions {
 	return broker.PublishOptions{HistorySize: r.History.Size, HistoryTTL: r.History.TTL}
-}
-
-type historyResult struct {
-	Publications []protocol.Publication `json:"publications"`
-	Offset       uint64                 `json:"offset"`
-	Epoch        string                 `json:"epoch"`
 }
 
 func (c *conn) history(cmd *protocol.Command) (any, *cmdError) {
@@ -350,22 +333,7 @@ func (c *conn) history(cmd *protocol.Command) (any, *cmdError) {
 	if req.Since != nil && req.Since.Epoch != pos.Epoch {
 		pubs = nil // another epoch's offsets mean nothing here
 	}
-	return historyResult{Publications: clientPublications(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
-}
-
-func clientPublications(pubs []broker.Publication) []protocol.Publication {
-	out := make([]protocol.Publication, len(pubs))
-	for i, p := range pubs {
-		out[i] = protocol.Publication{Offset: p.Offset, Data: p.Data}
-		if p.User != "" {
-			out[i].Info = &protocol.ClientInfo{User: p.User}
-		}
-	}
-	return out
-}
-
-type refreshResult struct {
-	ExpiresAt int64 `json:"expires_at"`
+	return protocol.HistoryResult{Publications: hub.Publications(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
 }
 
 // refresh swaps the connection's token for a newer one of the same user.
@@ -391,7 +359,7 @@ func (c *conn) refresh(cmd *protocol.Command) (any, *cmdError) {
 	c.mu.Unlock()
 	c.svc.log.Info("token refreshed", "event", "token_refreshed", "client", c.id, "user", claims.Subject, "ip", c.ip)
 	c.recheck("permission removed")
-	return refreshResult{ExpiresAt: unixMS(claims.ExpiresAt)}, nil
+	return protocol.RefreshResult{ExpiresAt: unixMS(claims.ExpiresAt)}, nil
 }
 
 // recheck removes subscriptions the current rules and roles no longer allow,
@@ -401,7 +369,7 @@ func (c *conn) recheck(reason string) {
 	c.mu.Lock()
 	var gone []string
 	for _, sb := range c.subs {
-		ch := sb.channel
+		ch := sb.Channel
 		if _, ok := rules.Allow(policy.Subscribe, ch, id); !ok {
 			gone = append(gone, ch)
 		}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rampart-rt/rampart/auth"
+	"github.com/rampart-rt/rampart/internal/hub"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
 )
@@ -40,7 +41,7 @@ type conn struct {
 
 	mu       sync.Mutex // guards the fields below
 	claims   *auth.Claims
-	subs     subs
+	subs     hub.Subs
 	queue    []frame
 	writing  bool      // a writer goroutine is running
 	state    connState // open, closing or closed (see registry)
@@ -387,9 +388,9 @@ func (c *conn) closed(err error) {
 	sent, sentWhy := c.sent, c.sentWhy
 	c.mu.Unlock()
 	for _, sb := range subs {
-		c.svc.hub.unsubscribe(c, sb.channel)
-		if sb.tracked {
-			c.s.leavePresence(sb.channel, c.id)
+		c.svc.hub.Unsubscribe(c, sb.Channel)
+		if sb.Tracked {
+			c.s.leavePresence(sb.Channel, c.id)
 		}
 	}
 	c.s.release(&c.held)
@@ -512,3 +513,11 @@ func (c *conn) readerPanicked() {
 		c.closed(errPanic)
 	}
 }
+
+// Send queues an encoded text frame without blocking (the hub's
+// Subscriber).
+func (c *conn) Send(b []byte) bool { return c.send(b) }
+
+// Close closes the connection with code and reason without blocking (the
+// hub's Subscriber).
+func (c *conn) Close(code uint16, reason string) { c.closeWith(code, reason) }

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// Subscribers of one channel come and go concurrently; afterwards the hub
-// holds nothing for the channel, and a publication reaches exactly the
-// connections still subscribed.
+// Subscribers of one channel come and go concurrently over real
+// connections; afterwards a publication reaches exactly the connections
+// still subscribed. (internal/hub's own tests check it keeps nothing.)
 func TestHubChurn(t *testing.T) {
 	s := startServer(t, nil)
 	const clients, rounds = 6, 40
@@ -27,13 +27,6 @@ func TestHubChurn(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	sh := s.s.hub.shard("chat:churn")
-	sh.mu.RLock()
-	left := len(sh.chans)
-	sh.mu.RUnlock()
-	if left != 0 {
-		t.Fatalf("%d channels left in the shard after every subscriber left", left)
-	}
 	conns[0].subscribe("chat:churn")
 	conns[1].subscribe("chat:churn")
 	conns[2].publish("chat:churn", `"after"`)

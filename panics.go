@@ -51,7 +51,7 @@ func (s *Server) deliver(p broker.Publication) {
 			s.panicked(r, "delivery", "", "")
 		}
 	}()
-	s.hub.deliver(p)
+	s.hub.Deliver(p)
 }
 
 // closeInternal closes c after a contained panic, once what is queued

@@ -60,15 +60,11 @@ func (c *conn) trackedChannels() []string {
 	defer c.mu.Unlock()
 	var out []string
 	for _, sb := range c.subs {
-		if sb.tracked {
-			out = append(out, sb.channel)
+		if sb.Tracked {
+			out = append(out, sb.Channel)
 		}
 	}
 	return out
-}
-
-type presenceResult struct {
-	Clients []broker.PresenceEntry `json:"clients"`
 }
 
 // presence answers who is subscribed, to those who may subscribe, on
@@ -82,10 +78,10 @@ func (c *conn) presence(cmd *protocol.Command) (any, *cmdError) {
 	if e != nil {
 		return nil, e
 	}
-	return presenceResult{Clients: clients}, nil
+	return protocol.PresenceResult{Clients: clients}, nil
 }
 
-func (s *Server) presenceOf(rule *policy.Rule, channel string) ([]broker.PresenceEntry, *cmdError) {
+func (s *Server) presenceOf(rule *policy.Rule, channel string) ([]protocol.PresenceEntry, *cmdError) {
 	if !rule.Presence || s.presence == nil {
 		return nil, &cmdError{code: protocol.CodeNotFound, message: "presence is not kept on this channel"}
 	}
@@ -96,7 +92,11 @@ func (s *Server) presenceOf(rule *policy.Rule, channel string) ([]broker.Presenc
 		s.brokerFailed("presence", err)
 		return nil, brokerError(err)
 	}
-	return clients, nil
+	out := make([]protocol.PresenceEntry, len(clients))
+	for i, e := range clients {
+		out[i] = protocol.PresenceEntry{User: e.User, Client: e.Client}
+	}
+	return out, nil
 }
 
 func (s *Server) brokerFailed(op string, err error) {

@@ -29,6 +29,7 @@ import (
 	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/memory"
+	"github.com/rampart-rt/rampart/internal/hub"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
 )
@@ -64,7 +65,7 @@ type Server struct {
 type services struct {
 	log     *slog.Logger
 	metrics *metrics
-	hub     *hub
+	hub     *hub.Hub[*conn]
 	broker  broker.Broker
 }
 
@@ -102,7 +103,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.presence, _ = s.broker.(broker.Presence)
 	s.backends = newBackends(s.log, s.broker, s.limiter)
-	s.hub = newHub(s.broker, cfg.Limits.SendQueue, s.metrics)
+	s.hub = hub.New[*conn](hub.Options{Broker: s.broker, Queue: cfg.Limits.SendQueue, Timeout: brokerTimeout,
+		Delivered: func(n int, published time.Time) {
+			s.metrics.deliveries.Add(float64(n))
+			s.metrics.latency.Observe(time.Since(published).Seconds())
+		}})
 	if err := s.broker.Run(s.deliver); err != nil {
 		s.closeParts()
 		return nil, fmt.Errorf("rampart: broker: %w", err)

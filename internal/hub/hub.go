@@ -1,4 +1,4 @@
-package rampart
+package hub
 
 import (
 	"context"
@@ -10,66 +10,98 @@ import (
 	"github.com/rampart-rt/rampart/protocol"
 )
 
-// hub knows which local connections subscribe to which channel, and fans
+// Subscriber is a connection as the hub sees it. Both methods must return
+// at once: the hub calls them under its locks, once per publication.
+type Subscriber interface {
+	comparable
+	// Send queues an encoded frame for the connection without blocking;
+	// a connection that cannot take it closes itself (a slow consumer).
+	Send(frame []byte) bool
+	// Close closes the connection with a close code and its reason,
+	// without blocking.
+	Close(code uint16, reason string)
+}
+
+// Options configure a Hub.
+type Options struct {
+	// Broker carries the channels between nodes; the hub asks it to
+	// deliver a channel here while a local connection subscribes to it.
+	Broker broker.Broker
+	// Queue bounds the publications buffered for one subscriber whose
+	// subscribe reply is not queued yet, as its send queue does: past it,
+	// the subscriber is closed as a slow consumer.
+	Queue int
+	// Timeout bounds the broker calls the hub makes on its own (leaving a
+	// channel nobody here subscribes to any more).
+	Timeout time.Duration
+	// Delivered, when set, is told after each fan-out how many frames were
+	// queued and when the publication was published.
+	Delivered func(n int, published time.Time)
+}
+
+// Hub knows which local connections subscribe to which channel, and fans
 // each publication out to them: encoded once, the same bytes queued to each
-// subscriber without blocking.
-type hub struct {
-	broker  broker.Broker
-	queue   int // pending buffer bound, as the send queue
-	metrics *metrics
-	seed    maphash.Seed
-	shards  [hubShards]hubShard
+// subscriber without blocking. S is the connection type (a pointer), so the
+// hub's maps hold it directly.
+type Hub[S Subscriber] struct {
+	opts   Options
+	seed   maphash.Seed
+	shards [hubShards]hubShard[S]
 }
 
 const hubShards = 64
 
 // Lock order: hubChan.memb, then hubShard.mu, then hubChan.pmu, then
 // conn.mu. No network call runs under a shard lock.
-type hubShard struct {
+type hubShard[S Subscriber] struct {
 	mu    sync.RWMutex // guards chans and each hubChan's subs and refs
-	chans map[string]*hubChan
+	chans map[string]*hubChan[S]
 }
 
-type hubChan struct {
+type hubChan[S Subscriber] struct {
 	// subs maps each live subscriber to its floor: the offset its
 	// subscribe reply reached, in epoch. A publication of that epoch at or
 	// under a subscriber's floor was already counted by the reply (the
 	// broker can deliver it after the history read), so it is not sent to
 	// that subscriber again: each subscription gets strictly increasing
 	// offsets.
-	subs  map[*conn]uint64
+	subs  map[S]uint64
 	epoch string // the epoch of the floors in subs
 
-	refs    int                             // local subscribers, pending ones included
-	pmu     sync.Mutex                      // guards pending; taken under the shard lock
-	pending map[*conn]*[]broker.Publication // subscribers whose reply is not queued yet
+	refs    int                         // local subscribers, pending ones included
+	pmu     sync.Mutex                  // guards pending; taken under the shard lock
+	pending map[S]*[]broker.Publication // subscribers whose reply is not queued yet
 
 	memb   sync.Mutex // serialises this node's broker Subscribe and Unsubscribe of the channel
 	joined bool       // the broker delivers the channel here; guarded by memb
 }
 
-func newHub(b broker.Broker, queue int, m *metrics) *hub {
-	h := &hub{broker: b, queue: queue, metrics: m, seed: maphash.MakeSeed()}
+// New returns a hub over o.Broker; the broker's deliveries go to Deliver.
+func New[S Subscriber](o Options) *Hub[S] {
+	if o.Delivered == nil {
+		o.Delivered = func(int, time.Time) {}
+	}
+	h := &Hub[S]{opts: o, seed: maphash.MakeSeed()}
 	for i := range h.shards {
-		h.shards[i].chans = make(map[string]*hubChan)
+		h.shards[i].chans = make(map[string]*hubChan[S])
 	}
 	return h
 }
 
-func (h *hub) shard(channel string) *hubShard {
+func (h *Hub[S]) shard(channel string) *hubShard[S] {
 	return &h.shards[maphash.String(h.seed, channel)%hubShards]
 }
 
-// subscribe registers c as pending on channel (publications are buffered
+// Subscribe registers c as pending on channel (publications are buffered
 // for it), makes sure this node hears the channel, and reads the channel's
 // position and, with since, the publications missed. The caller queues the
-// reply and then calls activate.
-func (h *hub) subscribe(ctx context.Context, c *conn, channel string, since *protocol.Since, maxPubs int) (*subscribeResult, error) {
+// reply and then calls Activate.
+func (h *Hub[S]) Subscribe(ctx context.Context, c S, channel string, since *protocol.Since, maxPubs int) (*protocol.SubscribeResult, error) {
 	sh := h.shard(channel)
 	sh.mu.Lock()
 	hc := sh.chans[channel]
 	if hc == nil {
-		hc = &hubChan{subs: make(map[*conn]uint64), pending: make(map[*conn]*[]broker.Publication)}
+		hc = &hubChan[S]{subs: make(map[S]uint64), pending: make(map[S]*[]broker.Publication)}
 		sh.chans[channel] = hc
 	}
 	hc.refs++
@@ -78,7 +110,7 @@ func (h *hub) subscribe(ctx context.Context, c *conn, channel string, since *pro
 	hc.pmu.Unlock()
 	sh.mu.Unlock()
 	if err := h.join(ctx, hc, channel); err != nil {
-		h.unsubscribe(c, channel)
+		h.Unsubscribe(c, channel)
 		return nil, err
 	}
 
@@ -86,15 +118,15 @@ func (h *hub) subscribe(ctx context.Context, c *conn, channel string, since *pro
 	if since != nil {
 		req = broker.HistoryRequest{Since: &broker.Position{Offset: since.Offset, Epoch: since.Epoch}, Limit: maxPubs + 1}
 	}
-	pubs, pos, err := h.broker.History(ctx, channel, req)
+	pubs, pos, err := h.opts.Broker.History(ctx, channel, req)
 	if err != nil {
-		h.unsubscribe(c, channel)
+		h.Unsubscribe(c, channel)
 		return nil, err
 	}
-	res := &subscribeResult{Offset: pos.Offset, Epoch: pos.Epoch, Publications: []protocol.Publication{}}
+	res := &protocol.SubscribeResult{Offset: pos.Offset, Epoch: pos.Epoch, Publications: []protocol.Publication{}}
 	if since != nil && recovered(since, pos, pubs, maxPubs) {
 		res.Recovered = true
-		res.Publications = clientPublications(pubs)
+		res.Publications = Publications(pubs)
 		if n := len(pubs); n > 0 {
 			res.Offset = pubs[n-1].Offset
 		}
@@ -114,10 +146,10 @@ func recovered(since *protocol.Since, pos broker.Position, pubs []broker.Publica
 	}
 }
 
-// activate turns c's pending subscription live: publications buffered
+// Activate turns c's pending subscription live: publications buffered
 // meanwhile with an offset past the reply's are queued, in order, then
 // fan-out reaches c directly, above its floor (after, in epoch).
-func (h *hub) activate(c *conn, channel string, after uint64, epoch string) {
+func (h *Hub[S]) Activate(c S, channel string, after uint64, epoch string) {
 	sh := h.shard(channel)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -134,7 +166,7 @@ func (h *hub) activate(c *conn, channel string, after uint64, epoch string) {
 	}
 	for _, p := range *buf {
 		if p.Offset > after || p.Epoch != epoch {
-			c.send(protocol.EncodePublication(p.Channel, p.Offset, p.Epoch, p.Data, p.User))
+			c.Send(protocol.EncodePublication(p.Channel, p.Offset, p.Epoch, p.Data, p.User))
 		}
 	}
 	if epoch != hc.epoch { // the channel started a new epoch: the other floors mean nothing now
@@ -147,22 +179,22 @@ func (h *hub) activate(c *conn, channel string, after uint64, epoch string) {
 }
 
 // join makes sure the broker delivers channel to this node.
-func (h *hub) join(ctx context.Context, hc *hubChan, channel string) error {
+func (h *Hub[S]) join(ctx context.Context, hc *hubChan[S], channel string) error {
 	hc.memb.Lock()
 	defer hc.memb.Unlock()
 	if hc.joined {
 		return nil
 	}
-	if err := h.broker.Subscribe(ctx, channel); err != nil {
+	if err := h.opts.Broker.Subscribe(ctx, channel); err != nil {
 		return err
 	}
 	hc.joined = true
 	return nil
 }
 
-// unsubscribe removes c from channel; the last local subscriber makes the
+// Unsubscribe removes c from channel; the last local subscriber makes the
 // node stop hearing it.
-func (h *hub) unsubscribe(c *conn, channel string) {
+func (h *Hub[S]) Unsubscribe(c S, channel string) {
 	sh := h.shard(channel)
 	sh.mu.Lock()
 	hc := sh.chans[channel]
@@ -190,15 +222,15 @@ func (h *hub) unsubscribe(c *conn, channel string) {
 // subscriber came meanwhile, and forgets the channel. The entry stays in
 // the map until the broker was told, so a subscriber arriving meanwhile
 // waits for the Unsubscribe (on memb) and subscribes again after it.
-func (h *hub) leave(sh *hubShard, hc *hubChan, channel string) {
+func (h *Hub[S]) leave(sh *hubShard[S], hc *hubChan[S], channel string) {
 	hc.memb.Lock()
 	defer hc.memb.Unlock()
 	sh.mu.RLock()
 	idle := hc.refs == 0
 	sh.mu.RUnlock()
 	if idle && hc.joined {
-		ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-		_ = h.broker.Unsubscribe(ctx, channel)
+		ctx, cancel := context.WithTimeout(context.Background(), h.opts.Timeout)
+		_ = h.opts.Broker.Unsubscribe(ctx, channel)
 		cancel()
 		hc.joined = false
 	}
@@ -209,8 +241,8 @@ func (h *hub) leave(sh *hubShard, hc *hubChan, channel string) {
 	sh.mu.Unlock()
 }
 
-// deliver is the broker's handler: it must not block.
-func (h *hub) deliver(p broker.Publication) {
+// Deliver is the broker's handler: it does not block.
+func (h *Hub[S]) Deliver(p broker.Publication) {
 	sh := h.shard(p.Channel)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
@@ -226,19 +258,30 @@ func (h *hub) deliver(p broker.Publication) {
 			if floors && p.Offset <= floor {
 				continue // counted by c's subscribe reply
 			}
-			c.send(b)
+			c.Send(b)
 			n++
 		}
-		h.metrics.deliveries.Add(float64(n))
-		h.metrics.latency.Observe(time.Since(p.Time).Seconds())
+		h.opts.Delivered(n, p.Time)
 	}
 	hc.pmu.Lock()
 	for c, buf := range hc.pending {
-		if len(*buf) >= h.queue {
-			c.closeWith(protocol.CloseSlowConsumer, "slow consumer")
+		if len(*buf) >= h.opts.Queue {
+			c.Close(protocol.CloseSlowConsumer, protocol.CloseCodes[protocol.CloseSlowConsumer])
 			continue
 		}
 		*buf = append(*buf, p)
 	}
 	hc.pmu.Unlock()
+}
+
+// Publications converts a broker's publications to what clients see.
+func Publications(pubs []broker.Publication) []protocol.Publication {
+	out := make([]protocol.Publication, len(pubs))
+	for i, p := range pubs {
+		out[i] = protocol.Publication{Offset: p.Offset, Data: p.Data}
+		if p.User != "" {
+			out[i].Info = &protocol.ClientInfo{User: p.User}
+		}
+	}
+	return out
 }
