@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rampart-rt/rampart/internal/httpapi"
 	"github.com/rampart-rt/rampart/protocol"
 )
 
@@ -15,7 +16,7 @@ func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.adminRoutes(mux)
 	if s.st().cfg.API.AdminOnly {
-		mux.Handle("/api/", s.apiHandler())
+		mux.Handle("/api/", s.api)
 	}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -33,7 +34,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz answers 200 only while the server can serve: not draining, and
@@ -43,32 +44,32 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.reg.draining.Load():
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 	case !s.backends.ready(r.Context()):
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 	default:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }
 
 // adminDrain starts draining: POST /admin/drain?window=30s with an API key.
 func (s *Server) adminDrain(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", s.newRequestID())
-	if !s.checkAPIKey(w, r, "rampart-admin") {
+	if !s.api.Authorized(w, r, "rampart-admin") {
 		return
 	}
 	window := s.st().cfg.Limits.ShutdownSpread
 	if v := r.URL.Query().Get("window"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > time.Hour {
-			s.apiError(w, r, http.StatusBadRequest, "bad_request", "window must be a duration up to 1h")
+			s.api.Error(w, r, http.StatusBadRequest, protocol.CodeBadRequest, "window must be a duration up to 1h")
 			return
 		}
 		window = d
 	}
 	n := s.Connections()
 	s.goBackground(func() { s.Drain(s.ctx, window) })
-	writeJSON(w, http.StatusAccepted, map[string]any{"draining": true, "connections": n, "window": window.String()})
+	httpapi.WriteJSON(w, http.StatusAccepted, map[string]any{"draining": true, "connections": n, "window": window.String()})
 }
 
 // Drain makes the server unready (/readyz 503), refuses new connections

@@ -76,8 +76,8 @@ func BenchmarkFanout(b *testing.B) {
 	for b.Loop() {
 		rounds++
 		target.Store(int64(rounds * fanoutSubscribers))
-		if _, e := ts.s.publishFromAPI(ctx, channel, data, ""); e != nil {
-			b.Fatalf("publish: %v", e)
+		if _, err := ts.s.Publish(ctx, channel, data, PublishOptions{}); err != nil {
+			b.Fatalf("publish: %v", err)
 		}
 		select {
 		case <-done:

@@ -222,18 +222,8 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	if e != nil {
 		return nil, e
 	}
-	c.mu.Lock()
-	dup := c.subs.Find(cmd.Channel) >= 0
-	full := len(c.subs) >= c.s.st().cfg.Limits.MaxSubscriptions
-	if !dup && !full {
-		c.subs = append(c.subs, hub.Sub{Channel: cmd.Channel, Tracked: rule.Presence})
-	}
-	c.mu.Unlock()
-	switch {
-	case dup:
-		return nil, &cmdError{code: protocol.CodeAlreadySubscribed, message: "already subscribed"}
-	case full:
-		return nil, &cmdError{code: protocol.CodeLimitExceeded, message: "too many subscriptions"}
+	if e := c.claim(hub.Sub{Channel: cmd.Channel, Tracked: rule.Presence}); e != nil {
+		return nil, e
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
@@ -253,6 +243,55 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	c.send(b)
 	c.svc.hub.Activate(c, cmd.Channel, res.Offset, res.Epoch)
 	return nil, nil
+}
+
+// claim adds sb to c's subscriptions, unless c has it already, is at
+// limits.max_subscriptions, or is closing.
+func (c *conn) claim(sb hub.Sub) *cmdError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.state != stateOpen:
+		return errUnavailable
+	case c.subs.Find(sb.Channel) >= 0:
+		return &cmdError{code: protocol.CodeAlreadySubscribed, message: "already subscribed"}
+	case len(c.subs) >= c.s.st().cfg.Limits.MaxSubscriptions:
+		return &cmdError{code: protocol.CodeLimitExceeded, message: "too many subscriptions"}
+	}
+	c.subs = append(c.subs, sb)
+	return nil
+}
+
+// subscribeFromServer subscribes c to channel on the server's word (the
+// server-side API): a subscribe push carries the channel's position, and
+// the channel's publications after it follow. It may run while c's own
+// commands run, and while c closes.
+func (c *conn) subscribeFromServer(ctx context.Context, rule *policy.Rule, channel string) *cmdError {
+	if e := c.claim(hub.Sub{Channel: channel, Tracked: rule.Presence, Server: true}); e != nil {
+		return e
+	}
+	ctx, cancel := context.WithTimeout(ctx, brokerTimeout)
+	defer cancel()
+	res, err := c.svc.hub.Subscribe(ctx, c, channel, nil, 0)
+	if err != nil {
+		c.forget(channel)
+		return brokerError(err)
+	}
+	if rule.Presence {
+		c.s.joinPresence(channel, c)
+	}
+	c.send(protocol.EncodeSubscribe(channel, res.Offset, res.Epoch))
+	c.svc.hub.Activate(c, channel, res.Offset, res.Epoch)
+	c.mu.Lock()
+	gone := c.state == stateClosed // closed ran meanwhile, perhaps before the hub knew of c here
+	c.mu.Unlock()
+	if gone {
+		c.svc.hub.Unsubscribe(c, channel)
+		if rule.Presence {
+			c.s.leavePresence(channel, c.id)
+		}
+	}
+	return nil
 }
 
 func (c *conn) forget(channel string) {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/lxzan/gws"
 	"github.com/rampart-rt/rampart/auth"
+	"github.com/rampart-rt/rampart/internal/httpapi"
 	"github.com/rampart-rt/rampart/protocol"
 )
 
@@ -256,7 +256,7 @@ func (s *Server) findToken(r *http.Request, carried string) (token, source strin
 	for _, src := range s.st().cfg.Auth.Sources {
 		switch src {
 		case SourceHeader:
-			if v := bearerToken(r); v != "" {
+			if v := auth.BearerToken(r); v != "" {
 				return v, src
 			}
 		case SourceSubprotocol:
@@ -308,15 +308,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, code
 		"event", "handshake_rejected", "status", status, "code", code, "reason", reason,
 		"request_id", id, "ip", s.st().clientIP.ClientIP(r.RemoteAddr, r.Header).String(), "origin", r.Header.Get("Origin"),
 		"user_agent", r.UserAgent(), "path", r.URL.Path)
-	writeJSON(w, status, map[string]string{"error": code, "request_id": id})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	httpapi.WriteJSON(w, status, map[string]string{"error": code, "request_id": id})
 }
 
 // upgrade switches the connection to WebSocket and starts its reader.

@@ -2,9 +2,11 @@ package rampart
 
 import (
 	"net/http"
-	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rampart-rt/rampart/auth"
+	"github.com/rampart-rt/rampart/protocol"
 )
 
 // metricsHandler serves GET /metrics. With Config.MetricsKeys set, only to
@@ -14,22 +16,12 @@ import (
 // them.
 func (s *Server) metricsHandler() http.Handler {
 	h := promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{})
-	type hashed struct {
-		st   *state
-		keys apiKeys
-	}
-	var cache atomic.Pointer[hashed] // the keys of the last state seen, hashed once
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := s.st()
-		c := cache.Load()
-		if c == nil || c.st != st {
-			c = &hashed{st: st, keys: hashKeys(st.cfg.MetricsKeys)}
-			cache.Store(c)
-		}
-		if len(c.keys) > 0 && !c.keys.valid(bearerToken(r)) {
+		keys := s.st().metricsKeys
+		if len(keys) > 0 && !keys.Valid(auth.BearerToken(r)) {
 			w.Header().Set("X-Request-Id", s.newRequestID())
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-metrics"`)
-			s.apiError(w, r, http.StatusUnauthorized, "unauthorized", "missing or invalid metrics key")
+			s.api.Error(w, r, http.StatusUnauthorized, protocol.CodeUnauthorized, "missing or invalid metrics key")
 			return
 		}
 		h.ServeHTTP(w, r)

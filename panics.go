@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/internal/httpapi"
 	"github.com/rampart-rt/rampart/protocol"
 )
 
@@ -77,7 +78,7 @@ func (s *Server) containHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", id)
 	}
 	s.panicked(p, routeLabel(r), id, "")
-	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "request_id": id})
+	httpapi.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "request_id": id})
 }
 
 // routeLabel keeps the panics metric's label set small.

@@ -74,18 +74,18 @@ func (c *conn) presence(cmd *protocol.Command) (any, *cmdError) {
 	if e != nil {
 		return nil, e
 	}
-	clients, e := c.s.presenceOf(rule, cmd.Channel)
+	clients, e := c.s.presenceOf(context.Background(), rule, cmd.Channel)
 	if e != nil {
 		return nil, e
 	}
 	return protocol.PresenceResult{Clients: clients}, nil
 }
 
-func (s *Server) presenceOf(rule *policy.Rule, channel string) ([]protocol.PresenceEntry, *cmdError) {
+func (s *Server) presenceOf(ctx context.Context, rule *policy.Rule, channel string) ([]protocol.PresenceEntry, *cmdError) {
 	if !rule.Presence || s.presence == nil {
 		return nil, &cmdError{code: protocol.CodeNotFound, message: "presence is not kept on this channel"}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	ctx, cancel := context.WithTimeout(ctx, brokerTimeout)
 	defer cancel()
 	clients, err := s.presence.Presence(ctx, channel)
 	if err != nil {

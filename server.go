@@ -29,6 +29,7 @@ import (
 	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/memory"
+	"github.com/rampart-rt/rampart/internal/httpapi"
 	"github.com/rampart-rt/rampart/internal/hub"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
@@ -50,10 +51,11 @@ type Server struct {
 	reqPrefix string
 	reqSeq    atomic.Uint64
 
-	reg      *registry       // the connections: the only owner of their life
-	backends *backends       // what readiness asks
-	stop     chan struct{}   // closed by Shutdown
-	ctx      context.Context // canceled by Shutdown: ends a drain in progress
+	api      *httpapi.Handler // /api/*: the HTTP adapter over the server-side API
+	reg      *registry        // the connections: the only owner of their life
+	backends *backends        // what readiness asks
+	stop     chan struct{}    // closed by Shutdown
+	ctx      context.Context  // canceled by Shutdown: ends a drain in progress
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup // background goroutines
 }
@@ -112,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 		s.closeParts()
 		return nil, fmt.Errorf("rampart: broker: %w", err)
 	}
+	s.api = s.apiHandler()
 	s.mux = s.routes()
 	s.goBackground(s.sweep)
 	s.goBackground(s.refreshPresence)
@@ -181,7 +184,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc(s.cfg.Path, s.handleWebSocket)
 	if !s.cfg.API.AdminOnly {
-		mux.Handle("/api/", s.apiHandler())
+		mux.Handle("/api/", s.api)
 	}
 	if !s.cfg.AdminSeparate {
 		s.adminRoutes(mux)

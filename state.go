@@ -10,6 +10,7 @@ import (
 
 	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/internal/clientip"
+	"github.com/rampart-rt/rampart/internal/httpapi"
 	"github.com/rampart-rt/rampart/internal/origin"
 	"github.com/rampart-rt/rampart/payload"
 	"github.com/rampart-rt/rampart/policy"
@@ -26,7 +27,8 @@ type state struct {
 	origins        *origin.Matcher
 	clientIP       *clientip.Resolver
 	verifier       *auth.Verifier
-	apiKeys        apiKeys
+	apiKeys        httpapi.Keys
+	metricsKeys    httpapi.Keys
 	upgrader       *gws.Upgrader // selects rampart.v1
 	upgraderNoProt *gws.Upgrader // for clients that offer no subprotocol, when allowed
 }
@@ -35,7 +37,7 @@ func (s *Server) st() *state { return s.state.Load() }
 
 // newState compiles cfg (validated, with defaults).
 func (s *Server) newState(cfg Config) (*state, error) {
-	st := &state{cfg: cfg, apiKeys: hashKeys(cfg.API.Keys)}
+	st := &state{cfg: cfg, apiKeys: httpapi.HashKeys(cfg.API.Keys), metricsKeys: httpapi.HashKeys(cfg.MetricsKeys)}
 	var err error
 	if st.rules, err = policy.Compile(cfg.Channels); err != nil {
 		return nil, err

@@ -87,3 +87,20 @@ const (
 	MaxApplicationCloseCode = 4999
 	MaxCloseReasonBytes     = 100 // the reason of a close frame sent on request
 )
+
+// PublishOptions are a server-side publish's options.
+type PublishOptions struct {
+	// IdempotencyKey makes a retry safe: the same key on the same channel
+	// within two minutes publishes once, and the repeat is answered with
+	// the first one's position. Empty: no key. When set, 1 to
+	// MaxIdempotencyKeyLength characters of A-Z a-z 0-9 _ . : @ -.
+	IdempotencyKey string
+}
+
+// Target names the connections a server-side call acts on: every
+// connection of User, or the one connection Client (the id its welcome
+// push carried). Exactly one of them is set.
+type Target struct {
+	User   string
+	Client string
+}

@@ -134,6 +134,18 @@ func EncodeRefreshRequired(expiresAtMS int64) []byte {
 	return append(b, '}')
 }
 
+// EncodeSubscribe encodes the push sent when the server subscribes a
+// connection: publications of channel after offset, in epoch, follow.
+func EncodeSubscribe(channel string, offset uint64, epoch string) []byte {
+	b := append([]byte(nil), `{"push":"subscribe","channel":`...)
+	b, _ = jsontext.AppendQuote(b, channel)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendUint(b, offset, 10)
+	b = append(b, `,"epoch":`...)
+	b, _ = jsontext.AppendQuote(b, epoch)
+	return append(b, '}')
+}
+
 // EncodeUnsubscribe encodes the push sent when the server ends a
 // subscription on its own.
 func EncodeUnsubscribe(channel, reason string) []byte {
