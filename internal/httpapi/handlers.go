@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -80,30 +81,21 @@ func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, protocol.APIDisconnectResult{Disconnected: n})
 }
 
-func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
-	var body protocol.APISubscribe
-	if !h.decode(w, r, &body) {
-		return
+// subscription serves /api/subscribe and /api/unsubscribe with call, the
+// Go API's Subscribe or Unsubscribe.
+func (h *Handler) subscription(call func(context.Context, protocol.Target, string) (int, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body protocol.APISubscribe
+		if !h.decode(w, r, &body) {
+			return
+		}
+		n, err := call(h.ctx(w, r), protocol.Target{User: body.User, Client: body.Client}, body.Channel)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		WriteJSON(w, http.StatusOK, protocol.APISubscribeResult{Connections: n})
 	}
-	n, err := h.o.Server.Subscribe(h.ctx(w, r), protocol.Target{User: body.User, Client: body.Client}, body.Channel)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusOK, protocol.APISubscribeResult{Connections: n})
-}
-
-func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	var body protocol.APISubscribe
-	if !h.decode(w, r, &body) {
-		return
-	}
-	n, err := h.o.Server.Unsubscribe(h.ctx(w, r), protocol.Target{User: body.User, Client: body.Client}, body.Channel)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusOK, protocol.APISubscribeResult{Connections: n})
 }
 
 func (h *Handler) presence(w http.ResponseWriter, r *http.Request) {
