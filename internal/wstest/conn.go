@@ -34,8 +34,13 @@ const (
 	RSV3 byte = 0x1
 )
 
-// MaxFrameBytes bounds the payload of a frame ReadFrame accepts.
+// MaxFrameBytes bounds the payload of a frame ReadFrame accepts, unless
+// SetReadLimit sets a lower bound.
 const MaxFrameBytes = 64 << 20
+
+// ErrTooLarge is wrapped by a read's error when a frame, or a message that
+// ReadMessage reassembles, is over the connection's read limit.
+var ErrTooLarge = errors.New("wstest: over the read limit")
 
 // Frame is one WebSocket frame. The zero value of every flag is what a
 // correct client sends: final, masked, no reserved bits.
@@ -63,13 +68,33 @@ const CloseNoStatus = 1005
 // Conn is an upgraded connection. Writes are safe from several goroutines;
 // reads belong to one goroutine at a time.
 type Conn struct {
-	nc  net.Conn
-	br  *bufio.Reader
-	wmu sync.Mutex // serialises frame writes
+	nc    net.Conn
+	br    *bufio.Reader
+	limit uint64     // largest payload or message read; owned by the reader
+	wmu   sync.Mutex // serialises frame writes
 }
 
 func newConn(nc net.Conn, br *bufio.Reader) *Conn {
 	return &Conn{nc: nc, br: br}
+}
+
+// SetReadLimit bounds the payload of a frame that ReadFrame and
+// ReadServerFrame accept, and a message that ReadMessage reassembles, to n
+// bytes; n <= 0, or over MaxFrameBytes, means MaxFrameBytes (the default).
+// A frame over it is refused from its header, before its payload is read.
+// It belongs to the reading goroutine, like the reads.
+func (c *Conn) SetReadLimit(n int) {
+	c.limit = 0
+	if n > 0 && n < MaxFrameBytes {
+		c.limit = uint64(n)
+	}
+}
+
+func (c *Conn) readLimit() uint64 {
+	if c.limit == 0 {
+		return MaxFrameBytes
+	}
+	return c.limit
 }
 
 // NetConn returns the underlying connection.
@@ -218,15 +243,16 @@ func (c *Conn) payloadLength(code byte) (n uint64, short bool, err error) {
 	default:
 		n, short = uint64(code), true
 	}
-	if n > MaxFrameBytes {
-		return 0, false, fmt.Errorf("wstest: frame of %d bytes is over MaxFrameBytes", n)
+	if limit := c.readLimit(); n > limit {
+		return 0, false, fmt.Errorf("%w: a frame of %d bytes, over %d", ErrTooLarge, n, limit)
 	}
 	return n, short, nil
 }
 
 // ReadMessage returns the next text or binary message, reassembling
 // fragments, answering pings and skipping pongs, all within timeout. A close
-// frame from the server ends it with a *CloseError.
+// frame from the server ends it with a *CloseError, a message over the read
+// limit with an error wrapping ErrTooLarge.
 func (c *Conn) ReadMessage(timeout time.Duration) (Opcode, []byte, error) {
 	deadline := time.Now().Add(timeout)
 	var op Opcode
@@ -253,6 +279,9 @@ func (c *Conn) ReadMessage(timeout time.Duration) (Opcode, []byte, error) {
 		case OpText, OpBinary:
 			op, msg = f.Opcode, f.Payload
 		case OpContinuation:
+			if limit := c.readLimit(); uint64(len(msg))+uint64(len(f.Payload)) > limit {
+				return 0, nil, fmt.Errorf("%w: a message of more than %d bytes", ErrTooLarge, limit)
+			}
 			msg = append(msg, f.Payload...)
 		default:
 			return 0, nil, fmt.Errorf("wstest: server sent opcode %#x", byte(f.Opcode))

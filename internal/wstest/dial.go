@@ -90,7 +90,7 @@ func Dial(ctx context.Context, addr string, req *Request, opts Options) (*Conn, 
 		_ = tc.SetReadBuffer(opts.ReadBuffer)
 	}
 	_ = nc.SetDeadline(time.Now().Add(opts.Timeout))
-	c, resp, err := handshake(nc, addr, req)
+	c, resp, err := Handshake(nc, addr, req)
 	if err != nil {
 		_ = nc.Close()
 		return nil, resp, err
@@ -99,8 +99,12 @@ func Dial(ctx context.Context, addr string, req *Request, opts Options) (*Conn, 
 	return c, resp, nil
 }
 
-func handshake(nc net.Conn, addr string, req *Request) (*Conn, *Response, error) {
-	if _, err := io.WriteString(nc, requestText(addr, req)); err != nil {
+// Handshake sends req on nc, a connection the caller opened (through TLS,
+// say), and reads the answer as Dial does; host is the Host header when
+// req.Header has none. It sets no deadline and closes nothing: on an error
+// nc is the caller's to close.
+func Handshake(nc net.Conn, host string, req *Request) (*Conn, *Response, error) {
+	if _, err := io.WriteString(nc, requestText(host, req)); err != nil {
 		return nil, nil, fmt.Errorf("wstest: write request: %w", err)
 	}
 	br := bufio.NewReader(nc)
