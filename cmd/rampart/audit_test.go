@@ -18,6 +18,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/rampart-rt/rampart"
+	"github.com/rampart-rt/rampart/internal/devtoken"
 	"github.com/rampart-rt/rampart/policy"
 )
 
@@ -55,7 +56,7 @@ func startAuditTarget(t *testing.T, tlsOn bool) *httptest.Server {
 
 func auditTestToken(t *testing.T) string {
 	t.Helper()
-	tok, err := mint(auditTestSecret, claims{sub: "alice", roles: []string{"user"}, ttl: time.Hour})
+	tok, err := devtoken.Mint(auditTestSecret, devtoken.Claims{Sub: "alice", Roles: []string{"user"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rampart-rt/rampart"
 	"github.com/rampart-rt/rampart/config"
+	"github.com/rampart-rt/rampart/internal/devtoken"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
 	"github.com/rampart-rt/rampart/web"
@@ -128,7 +129,7 @@ func (d *devMode) routes(srv http.Handler) http.Handler {
 			http.Error(w, `{"error":"bad_request"}`, http.StatusBadRequest)
 			return
 		}
-		tok, err := mint(d.secret, claims{sub: user, roles: []string{"user"}, ttl: ttl})
+		tok, err := devtoken.Mint(d.secret, devtoken.Claims{Sub: user, Roles: []string{"user"}, TTL: ttl})
 		if err != nil {
 			http.Error(w, `{"error":"internal"}`, http.StatusInternalServerError)
 			return
@@ -141,7 +142,7 @@ func (d *devMode) routes(srv http.Handler) http.Handler {
 }
 
 func (d *devMode) announce(w io.Writer, scheme, addr string) {
-	tok, _ := mint(d.secret, claims{sub: "dev", roles: []string{"user"}, ttl: time.Hour})
+	tok, _ := devtoken.Mint(d.secret, devtoken.Claims{Sub: "dev", Roles: []string{"user"}, TTL: time.Hour})
 	fmt.Fprintf(w, "rampart: dev server on %s://%s\n", scheme, addr)
 	fmt.Fprintf(w, "demo: %s://%s/\n", scheme, addr)
 	fmt.Fprintf(w, "token: %s\n", tok)

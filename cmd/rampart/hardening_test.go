@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rampart-rt/rampart/config"
+	"github.com/rampart-rt/rampart/internal/devtoken"
 )
 
 // runBinary runs the built command to its end (bounded) and returns its
@@ -231,7 +232,7 @@ func startReloadable(t *testing.T, body string, every time.Duration) *reloadable
 // dialWS connects a plain WebSocket client as user.
 func (r *reloadable) dialWS(t *testing.T, user string) *wssClient {
 	t.Helper()
-	tok, err := mint([]byte(serveTestSecret), claims{sub: user, ttl: time.Hour})
+	tok, err := devtoken.Mint([]byte(serveTestSecret), devtoken.Claims{Sub: user, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

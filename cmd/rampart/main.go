@@ -40,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "token":
 		return token(args[1:], stdout, stderr)
 	case "bench":
-		return bench(args[1:], stdout, stderr)
+		return benchCmd(args[1:], stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "audit":

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/rampart-rt/rampart/auth"
+	"github.com/rampart-rt/rampart/internal/devtoken"
 )
 
 const serveTestSecret = "serve-test-secret-0123456789abcdef-0123456789"
@@ -502,7 +503,7 @@ channels:
 	p := startProcess(t, bin, "serve", "--config", cfgPath)
 	started := p.event(t, "server_started", map[string]string{"scheme": "https"}, 30*time.Second)
 	addr, _ := started["addr"].(string)
-	tok, err := mint([]byte(serveTestSecret), claims{sub: "alice", ttl: time.Hour})
+	tok, err := devtoken.Mint([]byte(serveTestSecret), devtoken.Claims{Sub: "alice", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rampart-rt/rampart/internal/devtoken"
 )
 
 // On SIGTERM the listener stays open while the connections close: a load
@@ -28,7 +30,7 @@ channels:
 	p := startProcess(t, bin, "serve", "--config", cfg)
 	started := p.event(t, "server_started", nil, 30*time.Second)
 	addr, _ := started["addr"].(string)
-	tok, err := mint([]byte(serveTestSecret), claims{sub: "alice", ttl: time.Hour})
+	tok, err := devtoken.Mint([]byte(serveTestSecret), devtoken.Claims{Sub: "alice", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,12 @@
-package main
+package bench
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -18,190 +15,53 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/rampart-rt/rampart/internal/devtoken"
 )
 
-// rampart bench: a load generator for loopback servers only. Every loop is
-// bounded by a count and by --timeout, after which everything stops.
-//
-//	rampart bench --mode idle --url ws://127.0.0.1:8080/ws --conns 5000 --duration 60s
-//	rampart bench --mode fanout --url ws://127.0.0.1:8080/ws --subscribers 10000 --procs 2 --rate 10 --size 100 --duration 30s
-//
-// Tokens are minted from RAMPART_JWT_SECRET, as `rampart token` does, for
-// users bench-0 .. bench-(users-1) with the role "bench".
-
-// Bounds on what one bench process does.
-const (
-	maxBenchConns    = 19000 // one process holds at most 20000 files
-	maxBenchDuration = time.Hour
-	maxBenchRate     = 100000
-	dialTimeout      = 10 * time.Second
-	replyTimeout     = 10 * time.Second
-)
-
-type benchConfig struct {
-	URL         string
-	Mode        string        // idle or fanout
-	Conns       int           // idle connections or fanout subscribers
-	First       int           // index of the first connection (spreads users and sources over processes)
-	Channel     string        // channel name, or prefix with Channels > 1
-	Channels    int           // idle: connection i subscribes to Channel.(i mod Channels)
-	Users       int           // connection i is user bench-(i mod Users)
-	Sources     []netip.Addr  // local addresses, used in turn
-	Concurrency int           // handshakes in flight
-	Duration    time.Duration // idle: hold time; fanout: publishing time
-	Rate        int           // fanout: publications per second
-	Size        int           // fanout: bytes of data per publication
-	Procs       int           // fanout: subscriber processes
-	Timeout     time.Duration // hard deadline for the whole run
-	Drain       time.Duration // fanout: wait for deliveries after the last publish
-	ServerPID   int           // when set, the server's CPU time is reported
-	Role        string        // "" or "subscribers" (a child of --procs)
-	Secret      []byte
-}
-
-func bench(args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseBenchFlags(args, stderr)
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "rampart bench:", err)
-		}
-		return 2
+// Run validates o and runs it within o.Timeout: idle prints its two lines
+// to out; fanout logs its progress to o.Log and prints its report to out.
+// An idle run that ctx ends early still reports and returns nil.
+func Run(ctx context.Context, o Options, out io.Writer) error {
+	if err := o.Validate(); err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	o = o.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	switch {
-	case cfg.Role == "subscribers":
-		err = runSubscriberChild(ctx, cfg, os.Stdin, stdout)
-	case cfg.Mode == "idle":
-		err = runIdle(ctx, cfg, stdout)
-	default:
-		var r *fanoutReport
-		if r, err = runFanout(ctx, cfg, stderr); err == nil {
-			r.print(stdout)
-		}
+	if o.Mode == "idle" {
+		return runIdle(ctx, o, out)
 	}
+	r, err := runFanout(ctx, o)
 	if err != nil {
-		fmt.Fprintln(stderr, "rampart bench:", err)
-		return 1
+		return err
 	}
-	return 0
-}
-
-func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c benchConfig
-	var sources, secretEnv string
-	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "server WebSocket URL (loopback only)")
-	fs.StringVar(&c.Mode, "mode", "fanout", "idle or fanout")
-	fs.IntVar(&c.Conns, "conns", 1000, "idle: connections to open")
-	subs := fs.Int("subscribers", 0, "fanout: subscribers (default: --conns)")
-	fs.IntVar(&c.First, "first", 0, "index of the first connection, to spread users and sources over several processes")
-	fs.StringVar(&c.Channel, "channel", "bench:load", "channel, or prefix when --channels > 1")
-	fs.IntVar(&c.Channels, "channels", 1, "idle: spread connections over this many channels")
-	fs.IntVar(&c.Users, "users", 100, "distinct users")
-	fs.StringVar(&sources, "sources", "127.0.0.2-127.0.0.50", "local source addresses: a range A-B or a comma list")
-	fs.IntVar(&c.Concurrency, "concurrency", 32, "handshakes in flight")
-	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "idle: hold time; fanout: publishing time")
-	fs.IntVar(&c.Rate, "rate", 10, "fanout: publications per second")
-	fs.IntVar(&c.Size, "size", 100, "fanout: bytes of data per publication")
-	fs.IntVar(&c.Procs, "procs", 1, "fanout: subscriber processes (each holds at most 19000 connections)")
-	fs.DurationVar(&c.Timeout, "timeout", 0, "hard deadline for the whole run (default: duration + 3m)")
-	fs.DurationVar(&c.Drain, "drain", 10*time.Second, "fanout: wait for deliveries after the last publish")
-	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process id, to report its CPU time")
-	fs.StringVar(&c.Role, "role", "", "internal: subscribers, for the child processes of --procs")
-	fs.StringVar(&secretEnv, "secret-env", "RAMPART_JWT_SECRET", "variable holding the HMAC secret")
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if *subs > 0 {
-		c.Conns = *subs
-	}
-	if c.Timeout == 0 {
-		c.Timeout = c.Duration + 3*time.Minute
-	}
-	c.Secret = []byte(os.Getenv(secretEnv))
-	var err error
-	if c.Sources, err = parseSources(sources); err != nil {
-		return c, err
-	}
-	return c, c.validate()
-}
-
-func (c *benchConfig) validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if err := checkLoopbackURL(c.URL); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Mode != "idle" && c.Mode != "fanout" {
-		bad("--mode must be idle or fanout")
-	}
-	if c.Conns < 1 || c.Conns > maxBenchConns*max(1, c.Procs) || (c.Procs <= 1 && c.Conns > maxBenchConns) {
-		bad("--conns/--subscribers must be between 1 and %d per process", maxBenchConns)
-	}
-	if c.Procs < 1 || c.Procs > 16 {
-		bad("--procs must be between 1 and 16")
-	}
-	if c.Duration <= 0 || c.Duration > maxBenchDuration || c.Timeout <= 0 || c.Timeout > maxBenchDuration+10*time.Minute {
-		bad("--duration and --timeout must be positive and at most %s", maxBenchDuration)
-	}
-	if c.Rate < 1 || c.Rate > maxBenchRate || c.Size < 32 || c.Size > 1<<16 {
-		bad("--rate must be 1..%d and --size 32..65536", maxBenchRate)
-	}
-	if c.Users < 1 || c.Channels < 1 || c.Concurrency < 1 || c.Concurrency > 1000 || c.First < 0 {
-		bad("--users, --channels and --concurrency (at most 1000) must be positive, --first not negative")
-	}
-	if len(c.Secret) < 32 {
-		bad("the HMAC secret (RAMPART_JWT_SECRET) must be at least 32 bytes")
-	}
-	return errors.Join(errs...)
-}
-
-// checkLoopbackURL refuses any target that is not a loopback address.
-func checkLoopbackURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
-		return fmt.Errorf("--url %q: want ws://HOST:PORT/PATH", raw)
-	}
-	if h := u.Hostname(); h != "localhost" {
-		if ip, err := netip.ParseAddr(h); err != nil || !ip.IsLoopback() {
-			return fmt.Errorf("--url %q: the target must be a loopback address", raw)
-		}
-	}
+	r.print(out)
 	return nil
 }
 
-// parseSources reads "127.0.0.2-127.0.0.50" or "127.0.0.2,127.0.0.3";
-// every address must be loopback.
-func parseSources(s string) ([]netip.Addr, error) {
-	var out []netip.Addr
-	for part := range strings.SplitSeq(s, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		a, err := netip.ParseAddr(lo)
-		b := a
-		if err == nil && isRange {
-			b, err = netip.ParseAddr(hi)
-		}
-		if err != nil || !a.IsLoopback() || !b.IsLoopback() || b.Less(a) {
-			return nil, fmt.Errorf("--sources %q: want loopback addresses A-B or A,B", s)
-		}
-		for ip := a; ip.Compare(b) <= 0 && len(out) < 256; ip = ip.Next() {
-			out = append(out, ip)
-		}
+// RunSubscribers is one subscriber process of --procs (see ChildArgs): it
+// opens its subscribers, writes "ready" to out, reads the final offset
+// from in, waits for the deliveries and writes its result to out as JSON.
+func RunSubscribers(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
+	if err := o.Validate(); err != nil {
+		return err
 	}
-	return out, nil
+	o = o.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	return runSubscriberChild(ctx, o, in, out)
 }
 
 // dialer opens authenticated connections, spreading them over users and
 // source addresses; tokens are minted once per user.
 type dialer struct {
-	cfg    benchConfig
+	cfg    Options
 	mu     sync.Mutex
 	tokens map[string]string
 }
 
-func newDialer(cfg benchConfig) *dialer {
+func newDialer(cfg Options) *dialer {
 	return &dialer{cfg: cfg, tokens: make(map[string]string)}
 }
 
@@ -211,7 +71,7 @@ func (d *dialer) token(user string) (string, error) {
 	if t, ok := d.tokens[user]; ok {
 		return t, nil
 	}
-	t, err := mint(d.cfg.Secret, claims{sub: user, roles: []string{"bench"}, ttl: d.cfg.Timeout + 10*time.Minute})
+	t, err := devtoken.Mint(d.cfg.Secret, devtoken.Claims{Sub: user, Roles: []string{"bench"}, TTL: d.cfg.Timeout + 10*time.Minute})
 	d.tokens[user] = t
 	return t, err
 }
@@ -244,7 +104,7 @@ func (d *dialer) dial(i int, user string, h gws.Event) (*gws.Conn, error) {
 	return ws, nil
 }
 
-// openAll opens n subscribers with cfg.Concurrency handshakes in flight;
+// openAll opens n subscribers with concurrency handshakes in flight;
 // open(i) dials and subscribes connection i. It stops at the first error
 // or when ctx ends.
 func openAll(ctx context.Context, n, concurrency int, open func(i int) error) error {

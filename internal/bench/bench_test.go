@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -44,21 +44,21 @@ func startBenchTarget(t *testing.T) string {
 }
 
 func TestBenchFanoutDeliversEverything(t *testing.T) {
-	sources, err := parseSources("127.0.0.2-127.0.0.5")
+	sources, err := ParseSources("127.0.0.2-127.0.0.5")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := benchConfig{
+	cfg := Options{
 		URL: startBenchTarget(t), Mode: "fanout", Conns: 20, Channel: "bench:test", Channels: 1,
 		Users: 5, Sources: sources, Concurrency: 8, Duration: time.Second, Rate: 50, Size: 100,
 		Procs: 1, Timeout: time.Minute, Drain: 10 * time.Second, Secret: benchTestSecret,
 	}
-	if err := cfg.validate(); err != nil {
-		t.Fatalf("validate: %v", err)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
-	r, err := runFanout(ctx, cfg, io.Discard)
+	r, err := runFanout(ctx, cfg.withDefaults())
 	if err != nil {
 		t.Fatalf("runFanout: %v", err)
 	}
@@ -94,11 +94,11 @@ func TestBenchRefusesNonLoopbackTargets(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"10.0.0.1", "127.0.0.5-127.0.0.2", "127.0.0.2-192.168.0.1", ""} {
-		if _, err := parseSources(s); err == nil {
-			t.Errorf("parseSources(%q) accepted it", s)
+		if _, err := ParseSources(s); err == nil {
+			t.Errorf("ParseSources(%q) accepted it", s)
 		}
 	}
-	if a, err := parseSources("127.0.0.2-127.0.0.50"); err != nil || len(a) != 49 {
+	if a, err := ParseSources("127.0.0.2-127.0.0.50"); err != nil || len(a) != 49 {
 		t.Errorf("parseSources range: %d addresses, %v", len(a), err)
 	}
 }
@@ -112,6 +112,55 @@ func TestHistogramBuckets(t *testing.T) {
 		}
 		if us >= 128 && float64(us-lo)/float64(us) > 0.01 {
 			t.Errorf("%d µs: bucket start %d is over 1%% off", us, lo)
+		}
+	}
+}
+
+func TestRunIdleHoldsAndReports(t *testing.T) {
+	sources, err := ParseSources("127.0.0.2,127.0.0.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{
+		URL: startBenchTarget(t), Mode: "idle", Conns: 6, Channel: "bench:idle", Channels: 2,
+		Users: 3, Sources: sources, Concurrency: 4, Duration: 100 * time.Millisecond, Rate: 1, Size: 32,
+		Procs: 1, Secret: benchTestSecret,
+	}
+	var out strings.Builder
+	if err := Run(context.Background(), o, &out); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "idle: 6 connections open and subscribed in ") ||
+		!strings.HasSuffix(lines[1], "; 0 closed meanwhile by the server") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	err := Options{URL: "ws://10.0.0.1/ws", Mode: "burst"}.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted empty options")
+	}
+	for _, want := range []string{"--url", "--mode", "--conns", "--procs", "--duration", "--rate", "--users", "HMAC secret", "--sources"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate's error lacks %s:\n%v", want, err)
+		}
+	}
+	if err := Run(context.Background(), Options{}, io.Discard); err == nil {
+		t.Error("Run ran with empty options")
+	}
+}
+
+func TestChildArgsCarryTheSplit(t *testing.T) {
+	sources, _ := ParseSources("127.0.0.2-127.0.0.3")
+	args := ChildArgs(Options{URL: "ws://127.0.0.1:1/ws", Conns: 7, First: 14, Channel: "bench:c", Users: 3,
+		Sources: sources, Concurrency: 2, Duration: time.Second, Drain: 2 * time.Second})
+	got := strings.Join(args, " ")
+	for _, want := range []string{"bench --role subscribers --mode fanout", "--subscribers 7 --first 14",
+		"--sources 127.0.0.2,127.0.0.3", "--timeout 3m1s", "--secret-env " + childSecretEnv} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ChildArgs lacks %q: %s", want, got)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ import (
 // runFanout holds cfg.Conns subscribers on one channel (in this process,
 // or in cfg.Procs child processes), publishes cfg.Rate publications a
 // second of cfg.Size bytes for cfg.Duration, and measures every delivery.
-func runFanout(ctx context.Context, cfg benchConfig, log io.Writer) (*fanoutReport, error) {
+func runFanout(ctx context.Context, cfg Options) (*fanoutReport, error) {
 	r := &fanoutReport{Subscribers: cfg.Conns, Procs: cfg.Procs, Latency: new(histogram)}
 	var g *group
 	var children []*child
@@ -28,12 +28,12 @@ func runFanout(ctx context.Context, cfg benchConfig, log io.Writer) (*fanoutRepo
 	if cfg.Procs == 1 {
 		g, err = openGroup(ctx, cfg, r.Latency, func(int) string { return cfg.Channel })
 	} else {
-		children, err = startChildren(ctx, cfg, log)
+		children, err = startChildren(ctx, cfg)
 	}
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "fanout: %d subscribers ready; publishing\n", cfg.Conns)
+	fmt.Fprintf(cfg.Log, "fanout: %d subscribers ready; publishing\n", cfg.Conns)
 	cpu0, cpuErr := serverCPU(cfg.ServerPID)
 	pub, err := publish(ctx, cfg)
 	if err != nil {
@@ -103,7 +103,7 @@ func (p *publisher) firstErr() string {
 
 // publish sends cfg.Rate*cfg.Duration publications at an even pace, each
 // carrying its send time in data.t, then waits for their replies.
-func publish(ctx context.Context, cfg benchConfig) (*publisher, error) {
+func publish(ctx context.Context, cfg Options) (*publisher, error) {
 	p := new(publisher)
 	pc := cfg
 	pc.Conns, pc.First = 1, cfg.First+cfg.Conns
@@ -151,7 +151,7 @@ type child struct {
 
 // startChildren starts cfg.Procs copies of this binary with --role
 // subscribers, splitting the subscribers, and waits until each is ready.
-func startChildren(ctx context.Context, cfg benchConfig, log io.Writer) ([]*child, error) {
+func startChildren(ctx context.Context, cfg Options) ([]*child, error) {
 	exe, err := childExe()
 	if err != nil {
 		return nil, err
@@ -163,7 +163,7 @@ func startChildren(ctx context.Context, cfg benchConfig, log io.Writer) ([]*chil
 		if p < cfg.Conns%cfg.Procs {
 			n++
 		}
-		c, err := startChild(ctx, exe, cfg, first, n, log)
+		c, err := startChild(ctx, exe, cfg, first, n)
 		if err != nil {
 			finishChildren(children, 0)
 			return nil, err
@@ -174,18 +174,12 @@ func startChildren(ctx context.Context, cfg benchConfig, log io.Writer) ([]*chil
 	return children, nil
 }
 
-func startChild(ctx context.Context, exe string, cfg benchConfig, first, n int, log io.Writer) (*child, error) {
-	var sources []string
-	for _, a := range cfg.Sources {
-		sources = append(sources, a.String())
-	}
-	cmd := exec.CommandContext(ctx, exe, "bench", "--role", "subscribers", "--mode", "fanout",
-		"--url", cfg.URL, "--subscribers", strconv.Itoa(n), "--first", strconv.Itoa(first),
-		"--channel", cfg.Channel, "--users", strconv.Itoa(cfg.Users), "--sources", strings.Join(sources, ","),
-		"--concurrency", strconv.Itoa(cfg.Concurrency), "--duration", cfg.Duration.String(),
-		"--timeout", cfg.Timeout.String(), "--drain", cfg.Drain.String(), "--secret-env", "RAMPART_BENCH_SECRET")
-	cmd.Env = append(cmd.Environ(), "RAMPART_BENCH_SECRET="+string(cfg.Secret))
-	cmd.Stderr = log
+func startChild(ctx context.Context, exe string, cfg Options, first, n int) (*child, error) {
+	co := cfg
+	co.First, co.Conns = first, n
+	cmd := exec.CommandContext(ctx, exe, ChildArgs(co)...)
+	cmd.Env = append(cmd.Environ(), childSecretEnv+"="+string(cfg.Secret))
+	cmd.Stderr = cfg.Log
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -137,7 +135,7 @@ type group struct {
 }
 
 // openGroup opens cfg.Conns subscribers; channelOf names each one's channel.
-func openGroup(ctx context.Context, cfg benchConfig, hist *histogram, channelOf func(i int) string) (*group, error) {
+func openGroup(ctx context.Context, cfg Options, hist *histogram, channelOf func(i int) string) (*group, error) {
 	d := newDialer(cfg)
 	g := &group{subs: make([]*subscriber, cfg.Conns), conns: make([]*gws.Conn, cfg.Conns), hist: hist}
 	var opened atomic.Int64
@@ -176,10 +174,8 @@ func (g *group) closedCount() int {
 }
 
 // runIdle opens idle subscribed connections, holds them for cfg.Duration
-// (or until SIGINT/SIGTERM), then closes them.
-func runIdle(ctx context.Context, cfg benchConfig, stdout io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+// (or until ctx ends), then closes them.
+func runIdle(ctx context.Context, cfg Options, stdout io.Writer) error {
 	start := time.Now()
 	g, err := openGroup(ctx, cfg, nil, func(i int) string {
 		if cfg.Channels == 1 {
@@ -241,7 +237,7 @@ func (g *group) result(final uint64) groupResult {
 // runSubscriberChild is one subscriber process of --procs: it opens its
 // subscribers, says "ready", reads "final N" from stdin, waits for the
 // deliveries and writes its result as JSON.
-func runSubscriberChild(ctx context.Context, cfg benchConfig, stdin io.Reader, stdout io.Writer) error {
+func runSubscriberChild(ctx context.Context, cfg Options, stdin io.Reader, stdout io.Writer) error {
 	hist := new(histogram)
 	g, err := openGroup(ctx, cfg, hist, func(int) string { return cfg.Channel })
 	if err != nil {
