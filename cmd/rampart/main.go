@@ -44,7 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "audit":
-		return audit(args[1:], stdout, stderr)
+		return auditCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "rampart", version)
 		return 0
