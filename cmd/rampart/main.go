@@ -1,6 +1,18 @@
-// Command rampart runs and operates a Rampart server: serve, token,
-// check-config and version. It wires flags, the configuration file,
-// signals and logging around the rampart package.
+// Command rampart runs and operates a Rampart server. Its subcommands:
+//
+//   - serve: the server, from --config FILE, or --dev for a loopback
+//     server with a fresh secret, a printed token and a demo page;
+//   - token: mint an HS256 token from RAMPART_JWT_SECRET;
+//   - check-config: validate a configuration, exit 1 with the line and the
+//     reason;
+//   - audit: probe a running endpoint from outside, exit 1 if a check
+//     fails (package internal/audit);
+//   - bench: the loopback load generator (package internal/bench);
+//   - version, and help.
+//
+// It only wires: it parses each subcommand's flags, reads configuration
+// files and the environment, and handles signals and logging, around the
+// rampart package and the packages that do the work.
 package main
 
 import (
