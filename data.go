@@ -2,38 +2,12 @@ package rampart
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/rampart-rt/rampart/payload"
 	"github.com/rampart-rt/rampart/policy"
 )
-
-// compileProcessors compiles each rule's schema and sanitizing once, at
-// start and at each reload, keyed by the rule's pattern (the first rule of
-// a pattern is the one that matches a channel).
-func compileProcessors(rules []policy.Rule) (map[string]*payload.Processor, error) {
-	out := make(map[string]*payload.Processor)
-	seen := make(map[string]bool)
-	var errs []error
-	for i, r := range rules {
-		first := !seen[r.Pattern]
-		seen[r.Pattern] = true
-		if r.Schema == "" && !r.SanitizeHTML {
-			continue
-		}
-		p, err := payload.Compile(payload.Options{SchemaFile: r.Schema, SanitizeHTML: r.SanitizeHTML})
-		if err != nil {
-			errs = append(errs, &FieldError{Path: fmt.Sprintf("channels[%d].schema", i), Reason: err.Error()})
-			continue
-		}
-		if first {
-			out[r.Pattern] = p
-		}
-	}
-	return out, errors.Join(errs...)
-}
 
 // checkData runs published data through its rule's schema and sanitizing,
 // once per publish: what is stored and delivered is the result.

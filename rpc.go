@@ -6,69 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
-	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/rampart-rt/rampart/protocol"
 )
-
-// RPC forwards rpc commands to the application's backend.
-type RPC struct {
-	URL              string              `yaml:"url"`                // backend endpoint (http or https); empty: rpc off
-	Methods          map[string][]string `yaml:"methods"`            // method -> roles allowed to call it ("*": any user)
-	Timeout          time.Duration       `yaml:"timeout"`            // per call; default 5s
-	MaxResponseBytes int                 `yaml:"max_response_bytes"` // default 65536
-	MaxConcurrent    int                 `yaml:"max_concurrent"`     // calls in flight per connection; default 4
-
-	// HTTPClient makes the calls; nil: a client with no redirects.
-	HTTPClient *http.Client `yaml:"-"`
-}
-
-func (r *RPC) defaults() {
-	if r.Timeout == 0 {
-		r.Timeout = 5 * time.Second
-	}
-	if r.MaxResponseBytes == 0 {
-		r.MaxResponseBytes = 64 << 10
-	}
-	if r.MaxConcurrent == 0 {
-		r.MaxConcurrent = 4
-	}
-	if r.HTTPClient == nil {
-		r.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-}
-
-func (r *RPC) validate(bad func(path, format string, args ...any)) {
-	if r.URL == "" {
-		if len(r.Methods) > 0 {
-			bad("rpc.url", "rpc.methods needs a url")
-		}
-		return
-	}
-	u, err := url.Parse(r.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		bad("rpc.url", "must be an http or https URL without credentials")
-	}
-	for m := range r.Methods {
-		if !protocol.ValidChannel(m) {
-			bad("rpc.methods", "method %q: 1 to 128 characters from A-Z a-z 0-9 _ . : @ -", m)
-		}
-	}
-	if r.Timeout < 0 || r.Timeout > time.Minute {
-		bad("rpc.timeout", "must be between 0 and 1m")
-	}
-	if r.MaxResponseBytes < 0 || r.MaxResponseBytes > 16<<20 {
-		bad("rpc.max_response_bytes", "must be between 1 and 16777216")
-	}
-	if r.MaxConcurrent < 0 || r.MaxConcurrent > 1024 {
-		bad("rpc.max_concurrent", "must be between 1 and 1024")
-	}
-}
 
 // rpcRequest is what the backend receives.
 type rpcRequest struct {

@@ -26,7 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/memory"
 	"github.com/rampart-rt/rampart/internal/httpapi"
@@ -74,10 +73,11 @@ type services struct {
 // New validates cfg and returns a ready server. It returns every
 // configuration problem at once.
 func New(cfg Config) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
+	c, err := cfg.compile()
+	if err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	cfg.setSettings(c.Settings())
 	s := &Server{
 		services:  &services{log: cfg.Logger, broker: cfg.Broker},
 		cfg:       cfg,
@@ -91,7 +91,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.setupMetrics()
 	s.log = slog.New(newLimitedHandler(s.log.Handler(), s.metrics.logsSuppressed.Inc))
-	st, err := s.newState(cfg)
+	st, err := s.newState(cfg, c)
 	if err != nil {
 		return nil, err
 	}
@@ -133,20 +133,6 @@ func (s *Server) setupMetrics() {
 		s.gatherer = g
 	}
 	s.metrics = newMetrics(reg, func() float64 { return float64(s.reg.count()) })
-}
-
-func authConfig(a Auth, log *slog.Logger) auth.Config {
-	return auth.Config{
-		Algorithms:      a.Algorithms,
-		HMACSecret:      a.HMACSecret,
-		PublicKeys:      a.PublicKeys,
-		JWKSURL:         a.JWKSURL,
-		Issuer:          a.Issuer,
-		Audience:        a.Audience,
-		Leeway:          a.Leeway,
-		AllowMissingExp: !*a.RequireExp,
-		Logger:          log,
-	}
 }
 
 func (s *Server) newUpgrader(l Limits, subprotocols []string) *gws.Upgrader {

@@ -15,6 +15,7 @@ import (
 	"github.com/rampart-rt/rampart/payload"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
+	"github.com/rampart-rt/rampart/settings"
 )
 
 // state is everything Reload may replace, built and checked whole before it
@@ -35,23 +36,23 @@ type state struct {
 
 func (s *Server) st() *state { return s.state.Load() }
 
-// newState compiles cfg (validated, with defaults).
-func (s *Server) newState(cfg Config) (*state, error) {
-	st := &state{cfg: cfg, apiKeys: httpapi.HashKeys(cfg.API.Keys), metricsKeys: httpapi.HashKeys(cfg.MetricsKeys)}
+// newState builds the state that runs cfg, whose settings c compiled
+// (cfg's settings are c's, with defaults). Nothing is compiled again here:
+// the verifier only takes the checked configuration.
+func (s *Server) newState(cfg Config, c *settings.Compiled) (*state, error) {
+	st := &state{
+		cfg:         cfg,
+		rules:       c.Rules(),
+		procs:       c.Processors(),
+		origins:     c.Origins(),
+		clientIP:    c.ClientIP(),
+		apiKeys:     httpapi.HashKeys(cfg.API.Keys),
+		metricsKeys: httpapi.HashKeys(cfg.MetricsKeys),
+	}
+	ac := c.Auth()
+	ac.Logger = s.log
 	var err error
-	if st.rules, err = policy.Compile(cfg.Channels); err != nil {
-		return nil, err
-	}
-	if st.procs, err = compileProcessors(cfg.Channels); err != nil {
-		return nil, err
-	}
-	if st.origins, err = origin.New(cfg.Origins.Allow); err != nil {
-		return nil, fmt.Errorf("rampart: origins.allow: %w", err)
-	}
-	if st.clientIP, err = clientip.New(cfg.TrustedProxies); err != nil {
-		return nil, fmt.Errorf("rampart: trusted_proxies: %w", err)
-	}
-	if st.verifier, err = auth.New(context.Background(), authConfig(cfg.Auth, s.log)); err != nil {
+	if st.verifier, err = auth.New(context.Background(), ac); err != nil {
 		return nil, fmt.Errorf("rampart: auth: %w", err)
 	}
 	st.upgrader = s.newUpgrader(cfg.Limits, []string{protocol.Subprotocol})
@@ -72,10 +73,11 @@ var ErrReloadFixed = errors.New("rampart: setting cannot change without a restar
 // does not validate is refused and the old one stays. Path, broker,
 // limiter, logger, registry and pages are fixed at New.
 func (s *Server) Reload(cfg Config) error {
-	if err := cfg.Validate(); err != nil {
+	c, err := cfg.compile()
+	if err != nil {
 		return err
 	}
-	cfg = cfg.withDefaults()
+	cfg.setSettings(c.Settings())
 	if cfg.Path != s.cfg.Path {
 		return fmt.Errorf("path: %w", ErrReloadFixed)
 	}
@@ -83,7 +85,7 @@ func (s *Server) Reload(cfg Config) error {
 	cfg.Pages, cfg.ConnectSources, cfg.AdminSeparate = s.cfg.Pages, s.cfg.ConnectSources, s.cfg.AdminSeparate
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	st, err := s.newState(cfg)
+	st, err := s.newState(cfg, c)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,9 @@ func goNames() []string {
 		names[t.Name()] = true
 		for i := range t.NumField() {
 			f := t.Field(i)
+			if !f.IsExported() {
+				continue // not a key: the compiled settings File keeps, say
+			}
 			names[f.Name] = true
 			walk(f.Type)
 		}

@@ -4,11 +4,14 @@ import (
 	"net"
 	"time"
 
-	"github.com/rampart-rt/rampart"
+	"github.com/rampart-rt/rampart/policy"
+	"github.com/rampart-rt/rampart/settings"
 )
 
-// File is a whole configuration file: the server's settings plus what the
-// binary needs around it (listener, TLS, logs, broker).
+// File is a whole configuration file: the server's settings (package
+// settings: their types, defaults and checks), with the keys that say
+// where their secrets are read from, plus what the binary needs around the
+// server (listener, TLS, metrics listener, logs, broker).
 type File struct {
 	Listen                 string  `yaml:"listen"`                   // default 127.0.0.1:8080
 	InsecureAllowPlaintext bool    `yaml:"insecure_allow_plaintext"` // ws:// on a non-loopback address
@@ -17,7 +20,62 @@ type File struct {
 	Log                    Log     `yaml:"log"`
 	Broker                 Broker  `yaml:"broker"`
 
-	rampart.Config `yaml:",inline"`
+	// The server's settings, each as settings.Settings has it but auth
+	// and api, which add the keys naming their secrets.
+	Path               string           `yaml:"path"`
+	HandshakeTimeout   time.Duration    `yaml:"handshake_timeout"`
+	RequireSubprotocol *bool            `yaml:"require_subprotocol"`
+	TrustedProxies     []string         `yaml:"trusted_proxies"`
+	Origins            settings.Origins `yaml:"origins"`
+	Auth               Auth             `yaml:"auth"`
+	Limits             settings.Limits  `yaml:"limits"`
+	Channels           []policy.Rule    `yaml:"channels"`
+	RPC                settings.RPC     `yaml:"rpc"`
+	API                API              `yaml:"api"`
+	MetricsKeys        []string         `yaml:"-"` // read from metrics.keys_env and metrics.keys_file
+
+	compiled *settings.Compiled // the server's settings as Load checked them
+}
+
+// Auth is the auth section: the server's token settings, and where the
+// binary reads the HMAC secret and the public keys from.
+type Auth struct {
+	settings.Auth  `yaml:",inline"`
+	HMACSecretEnv  string   `yaml:"hmac_secret_env"`  // variable holding the HMAC secret; default RAMPART_JWT_SECRET
+	HMACSecretFile string   `yaml:"hmac_secret_file"` // file holding the HMAC secret (instead of the variable)
+	PublicKeyFiles []string `yaml:"public_key_files"` // PEM "PUBLIC KEY" files
+}
+
+// API is the api section: the server's HTTP API settings, and where the
+// binary reads the API keys from.
+type API struct {
+	settings.API `yaml:",inline"`
+	KeysEnv      string `yaml:"keys_env"`  // variable with comma-separated keys; default RAMPART_API_KEYS
+	KeysFile     string `yaml:"keys_file"` // file with one key per line
+}
+
+// Compiled returns the server's settings from the file, with the secrets
+// and keys it names, checked and compiled by Load (so that every problem
+// had its line): what rampart.ConfigOf turns into the server's Config.
+// Later changes to f's fields do not reach it. Nil for a File that Load,
+// Parse or ParseFile did not return.
+func (f *File) Compiled() *settings.Compiled { return f.compiled }
+
+// serverSettings returns the server's part of f.
+func (f *File) serverSettings() settings.Settings {
+	return settings.Settings{
+		Path:               f.Path,
+		HandshakeTimeout:   f.HandshakeTimeout,
+		RequireSubprotocol: f.RequireSubprotocol,
+		TrustedProxies:     f.TrustedProxies,
+		Origins:            f.Origins,
+		Auth:               f.Auth.Auth,
+		Limits:             f.Limits,
+		Channels:           f.Channels,
+		RPC:                f.RPC,
+		API:                f.API.API,
+		MetricsKeys:        f.MetricsKeys,
+	}
 }
 
 // TLS configures wss.

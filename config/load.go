@@ -13,8 +13,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/rampart-rt/rampart"
 	"github.com/rampart-rt/rampart/auth"
+	"github.com/rampart-rt/rampart/settings"
 )
 
 // EnvPrefix starts every environment variable that sets a key.
@@ -495,10 +495,14 @@ func splitKeys(s, sep string) []string {
 	return out
 }
 
-// validate checks the server's settings and the binary's.
+// validate checks the server's settings and the binary's. The server's
+// are checked by compiling them, once: what compiled is kept in f for the
+// server to run.
 func (l *loader) validate(f *File) {
-	if err := f.Config.Validate(); err != nil {
-		var fe *rampart.FieldError
+	c, err := settings.Compile(f.serverSettings())
+	f.compiled = c
+	if err != nil {
+		var fe *settings.FieldError
 		for _, e := range unjoin(err) {
 			switch {
 			case errors.As(e, &fe) && fe.Path == "auth.hmac_secret_env":

@@ -179,8 +179,10 @@ func buildServer(ctx context.Context, f *config.File, d *devMode, addr string, l
 }
 
 // serverConfig is the file's server part, with what only the binary knows.
+// It carries the settings as the loader compiled them, so that the server
+// runs what was checked without compiling it again.
 func serverConfig(f *config.File, addr string, log *slog.Logger) rampart.Config {
-	cfg := f.Config
+	cfg := rampart.ConfigOf(f.Compiled())
 	cfg.Logger = log
 	cfg.Limits.MaxConnections = capConnections(cfg.Limits.MaxConnections, log)
 	cfg.ConnectSources = []string{"ws://" + addr, "wss://" + addr}
