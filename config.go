@@ -98,6 +98,7 @@ const MinAPIKeyLength = settings.MinAPIKeyLength
 // defaults filled in, and Compiled is c, so that New compiles nothing
 // again unless the caller changes a compiled setting first. The objects
 // only a program can give (Broker, Logger, ...) are left to the caller.
+// ConfigOf(nil) is the zero Config.
 func ConfigOf(c *settings.Compiled) Config {
 	if c == nil {
 		return Config{}

@@ -70,8 +70,9 @@ type services struct {
 	broker  broker.Broker
 }
 
-// New validates cfg and returns a ready server. It returns every
-// configuration problem at once.
+// New checks and compiles cfg's settings, once (taking from cfg.Compiled
+// what is already compiled), and returns a ready server running them. It
+// returns every configuration problem at once.
 func New(cfg Config) (*Server, error) {
 	c, err := cfg.compile()
 	if err != nil {
