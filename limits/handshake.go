@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"maps"
 	"math"
 	"sync"
 	"time"
@@ -22,8 +23,9 @@ const minSweep = 1024
 // handshake (sooner when it made few). A sweep drops the full buckets when
 // a new IP arrives and the map has doubled since the last sweep or a
 // minute has passed, so a flood of distinct IPs costs memory only for the
-// IPs still refilling, and sweeping costs O(1) per new IP amortized. The
-// map is rebuilt at each sweep, so the memory of a flood is given back.
+// IPs still refilling, and sweeping costs O(1) per new IP amortized. A
+// sweep that drops most buckets rebuilds the map, so the memory of a flood
+// is given back.
 //
 // At most max buckets are kept: beyond, a new IP drops an arbitrary one,
 // whose IP then starts again with a full bucket. That only happens when
@@ -79,16 +81,23 @@ func (h *handshakes) makeRoom(now time.Time) {
 	}
 }
 
-// sweep keeps the buckets that are not full at now, in a new map.
+// sweep drops the buckets that are full at now. When it drops most of
+// them it moves the rest to a new map, since a map keeps the memory of
+// its largest size.
 func (h *handshakes) sweep(now time.Time) {
-	kept := make(map[string]*rate.Limiter)
+	before := len(h.buckets)
 	for ip, b := range h.buckets {
-		if b.TokensAt(now) < float64(b.Burst()) {
-			kept[ip] = b
+		if b.TokensAt(now) >= float64(b.Burst()) {
+			delete(h.buckets, ip)
 		}
 	}
-	h.buckets, h.swept = kept, now
-	h.sweepAt = max(2*len(kept), minSweep)
+	if len(h.buckets) < before/4 { // not maps.Clone: it keeps the size
+		kept := make(map[string]*rate.Limiter, len(h.buckets))
+		maps.Copy(kept, h.buckets)
+		h.buckets = kept
+	}
+	h.swept = now
+	h.sweepAt = max(2*len(h.buckets), minSweep)
 }
 
 // size returns how many buckets are kept.

@@ -394,14 +394,18 @@ func testConcurrentExact(t *testing.T, l limits.Limiter) {
 
 // concurrentChurn: 32 goroutines, spread over ls, acquire and release one
 // key again and again under a cap of 5: no more than 5 are ever held
-// together, and all are free at the end.
+// together, and all are free at the end. A goroutine holds its slot until
+// max more acquires have been answered (or no other goroutine could answer
+// one), so the cap is contended however slow the limiter is.
 func concurrentChurn(t *testing.T, c count, ls ...limits.Limiter) {
 	const key, max, workers, rounds = "10.0.5.1", 5, 32, 15
-	var held, peak, admitted, refused atomic.Int64
+	var held, peak, refused, answered, holding, finished atomic.Int64
 	race(ls, workers, func(i int) {
+		defer finished.Add(1)
 		l := ls[i]
 		for range rounds {
 			ok, err := c.acquire1(l, key, max)
+			answered.Add(1)
 			if err != nil {
 				t.Errorf("Acquire%s: %v", c.name, err)
 				return
@@ -410,11 +414,14 @@ func concurrentChurn(t *testing.T, c count, ls ...limits.Limiter) {
 				refused.Add(1)
 				continue
 			}
-			admitted.Add(1)
 			n := held.Add(1)
 			for old := peak.Load(); n > old && !peak.CompareAndSwap(old, n); old = peak.Load() {
 			}
-			runtime.Gosched() // held: let the others contend
+			holding.Add(1)
+			for seen := answered.Load(); answered.Load() < seen+max && holding.Load()+finished.Load() < workers; {
+				runtime.Gosched()
+			}
+			holding.Add(-1)
 			held.Add(-1)
 			c.release(l, key)
 		}
@@ -422,7 +429,7 @@ func concurrentChurn(t *testing.T, c count, ls ...limits.Limiter) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("admitted %d, refused %d, peak %d", admitted.Load(), refused.Load(), peak.Load())
+	t.Logf("admitted %d, refused %d, peak %d", answered.Load()-refused.Load(), refused.Load(), peak.Load())
 	if peak.Load() > max {
 		t.Fatalf("%d slots held at once under a cap of %d", peak.Load(), max)
 	}
