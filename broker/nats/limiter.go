@@ -42,7 +42,7 @@ type LimiterOptions struct {
 }
 
 // Limiter enforces Rampart's connection limits across every node sharing
-// one NATS (it implements rampart.Limiter). Everything lives in the KV
+// one NATS (it implements limits.Limiter). Everything lives in the KV
 // bucket "<prefix>_limits", one entry per IP or user:
 //
 //   - "hs.<token>": the IP's handshake token bucket, holding perMinute

@@ -31,7 +31,7 @@ type LimiterOptions struct {
 }
 
 // Limiter enforces Rampart's connection limits across every node sharing
-// one Redis (it implements rampart.Limiter):
+// one Redis (it implements limits.Limiter):
 //
 //   - handshakes per IP per minute: a token bucket holding perMinute tokens
 //     and refilled at perMinute a minute, in the hash
