@@ -166,6 +166,62 @@ func TestLimiterUnavailable(t *testing.T) {
 	}
 }
 
+// TestLimiterStalled: while Redis holds every command (CLIENT PAUSE),
+// Handshake and the Acquires answer by the caller's deadline, not by
+// Redis', and an acquire that may have been counted before its deadline is
+// not counted once Redis goes on.
+func TestLimiterStalled(t *testing.T) {
+	p := randomPrefix()
+	l := newLimiter(t, p, 30*time.Second)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.addr})
+	defer rdb.Close()
+	const pause, deadline = 1500 * time.Millisecond, 200 * time.Millisecond
+	if err := rdb.Do(t.Context(), "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	for _, call := range []struct {
+		name string
+		fn   func(context.Context) (bool, error)
+	}{
+		{"Handshake", func(ctx context.Context) (bool, error) {
+			ok, _, err := l.Handshake(ctx, "10.0.0.9", 5)
+			return ok, err
+		}},
+		{"AcquireIP", func(ctx context.Context) (bool, error) { return l.AcquireIP(ctx, "10.0.0.9", 5) }},
+		{"AcquireUser", func(ctx context.Context) (bool, error) { return l.AcquireUser(ctx, "erin", 5) }},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), deadline)
+		start := time.Now()
+		ok, err := call.fn(ctx)
+		took := time.Since(start)
+		cancel()
+		if ok || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s with Redis paused = %v, %v; want false and context.DeadlineExceeded", call.name, ok, err)
+		}
+		if took > deadline+300*time.Millisecond {
+			t.Errorf("%s with Redis paused answered after %v, for a deadline of %v", call.name, took, deadline)
+		}
+	}
+	if time.Since(paused) >= pause {
+		t.Fatalf("the calls outlasted the pause (%v): the check above proves nothing", time.Since(paused))
+	}
+	// Once Redis goes on, what the timed-out acquires may have added is
+	// removed again.
+	for _, key := range []string{p + ":limit:ip:{10.0.0.9}", p + ":limit:user:{erin}"} {
+		end := time.Now().Add(pause + 5*time.Second)
+		for count(t, key) != 0 {
+			if time.Now().After(end) {
+				t.Fatalf("%s still counts %d after the pause", key, count(t, key))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if n := l.Held(); n != 0 {
+		t.Fatalf("the node holds %d after acquires that failed", n)
+	}
+}
+
 // TestLimiterRebuildsLostCounts: when Redis loses the counts (restart
 // without persistence, eviction), the next refresh adds them back.
 func TestLimiterRebuildsLostCounts(t *testing.T) {
