@@ -18,10 +18,10 @@ const maxBuckets = 1 << 17
 const minSweep = 1024
 
 // handshakes holds the per-IP handshake buckets of a Local. A bucket that
-// is full again is the same as none, so only the IPs that used some of
-// theirs are kept: an IP is forgotten at most a minute after its last
-// handshake (sooner when it made few). A sweep drops the full buckets when
-// a new IP arrives and the map has doubled since the last sweep or a
+// is full again is the same as none, so only the IPs still refilling need
+// one: a bucket is full at most a minute after its IP's last handshake
+// (sooner when it made few), and the next sweep drops it. A sweep runs
+// when a new IP arrives and the map has doubled since the last sweep or a
 // minute has passed, so a flood of distinct IPs costs memory only for the
 // IPs still refilling, and sweeping costs O(1) per new IP amortized. A
 // sweep that drops most buckets rebuilds the map, so the memory of a flood

@@ -5,9 +5,15 @@ import (
 	"fmt"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/rampart-rt/rampart/limits"
 	"github.com/rampart-rt/rampart/limits/limitstest"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 func TestLocal(t *testing.T) {
 	limitstest.Run(t, func(*testing.T) limits.Limiter { return limits.NewLocal() })

@@ -193,13 +193,13 @@ func testHandshakeRefill(t *testing.T, l limits.Limiter) {
 	if got < wait-50*time.Millisecond {
 		t.Fatalf("allowed again %v after a refusal with retry-after %v: the retry-after was too long", got, wait)
 	}
-	// By then: a client that waits out the retry-after is let in, however
-	// late this goroutine runs.
-	asked = time.Now()
+	// By then: a client that waits out the retry-after from the answer is
+	// let in, however late this goroutine runs.
 	wait = checkRefused(t, l, ip, perMinute)
-	time.Sleep(time.Until(asked.Add(wait + 25*time.Millisecond)))
+	answered := time.Now()
+	time.Sleep(time.Until(answered.Add(wait + 25*time.Millisecond)))
 	if ok, _ := handshake(t, l, ip, perMinute); !ok {
-		t.Fatalf("refused %v after a refusal with retry-after %v: the retry-after was too short", time.Since(asked), wait)
+		t.Fatalf("refused %v after a refusal with retry-after %v: the retry-after was too short", time.Since(answered), wait)
 	}
 	checkRefused(t, l, ip, perMinute)
 }
