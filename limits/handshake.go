@@ -32,7 +32,7 @@ const minSweep = 1024
 // more than max IPs have made handshakes within a minute, and only makes
 // the limit looser for the IPs dropped.
 type handshakes struct {
-	mu      sync.Mutex               // guards the fields below; never held with Local.mu
+	mu      sync.Mutex               // guards the fields below; never held with Local.mu, held around the buckets' own locks
 	buckets map[string]*rate.Limiter // per IP, only buckets not yet full again
 	swept   time.Time                // when the last sweep ran
 	sweepAt int                      // sweep when a new IP finds this many buckets
