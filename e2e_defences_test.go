@@ -22,6 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/rampart-rt/rampart/internal/wstest"
+	"github.com/rampart-rt/rampart/limits"
 )
 
 // End-to-end tests of the handshake defences (docs/security.md, "At the
@@ -749,7 +750,7 @@ func TestDefencesHandshakeChurnReleasesCounts(t *testing.T) {
 	resp.Body.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		ips, users := s.s.limiter.(localLimiter).c.Size()
+		ips, users := s.s.limiter.(*limits.Local).Size()
 		n, h := s.s.Connections(), httpConns()
 		if n == 0 && h == 0 && ips == 0 && users == 0 {
 			break

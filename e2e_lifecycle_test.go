@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rampart-rt/rampart/internal/wstest"
+	"github.com/rampart-rt/rampart/limits"
 	"github.com/rampart-rt/rampart/policy"
 )
 
@@ -163,7 +164,7 @@ func TestWriteDeadlineHoldsFromTheFirstByte(t *testing.T) {
 // it (or a second has passed), so that a burst of handshakes is in flight
 // together between the capacity check and the upgrade.
 type gatedLimiter struct {
-	localLimiter
+	*limits.Local
 	wait    int
 	mu      sync.Mutex
 	arrived int
@@ -181,7 +182,7 @@ func (g *gatedLimiter) AcquireUser(ctx context.Context, user string, max int) (b
 	case <-g.all:
 	case <-time.After(time.Second):
 	}
-	return g.localLimiter.AcquireUser(ctx, user, max)
+	return g.Local.AcquireUser(ctx, user, max)
 }
 
 // max_connections holds under a burst: the admission is counted before the
@@ -195,7 +196,7 @@ func TestMaxConnectionsHoldsUnderABurst(t *testing.T) {
 	s := startServer(t, func(c *Config) {
 		c.Auth = Auth{Algorithms: []string{"ES256"}, PublicKeys: []crypto.PublicKey{&key.PublicKey}}
 		c.Limits.MaxConnections = max
-		c.Limiter = &gatedLimiter{localLimiter: localLimiter{policy.NewCounter()}, wait: 2 * max, all: make(chan struct{})}
+		c.Limiter = &gatedLimiter{Local: limits.NewLocal(), wait: 2 * max, all: make(chan struct{})}
 	})
 	tok := mint(t, jwt.SigningMethodES256, key, claims("burst", time.Hour))
 	var (

@@ -30,7 +30,7 @@ import (
 	"github.com/rampart-rt/rampart/broker/memory"
 	"github.com/rampart-rt/rampart/internal/httpapi"
 	"github.com/rampart-rt/rampart/internal/hub"
-	"github.com/rampart-rt/rampart/policy"
+	"github.com/rampart-rt/rampart/limits"
 	"github.com/rampart-rt/rampart/protocol"
 )
 
@@ -99,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 	s.state.Store(st)
 	s.limiter = cfg.Limiter
 	if s.limiter == nil {
-		s.limiter = localLimiter{policy.NewCounter()}
+		s.limiter = limits.NewLocal()
 	}
 	if s.broker == nil {
 		s.broker, s.ownsBkr = memory.New(), true

@@ -3,5 +3,6 @@
 // rule does not grant is denied.
 //
 // It does not authenticate anyone (package auth says who a token names) and
-// does not count anything (rate and connection limits live elsewhere).
+// does not count anything (package limits counts connections and
+// handshakes; the server, each connection's messages).
 package policy

@@ -42,7 +42,7 @@ type LimiterOptions struct {
 }
 
 // Limiter enforces Rampart's connection limits across every node sharing
-// one NATS (it implements rampart.Limiter). Everything lives in the KV
+// one NATS (it implements limits.Limiter). Everything lives in the KV
 // bucket "<prefix>_limits", one entry per IP or user:
 //
 //   - "hs.<token>": the IP's handshake token bucket, holding perMinute
@@ -85,7 +85,8 @@ type Limiter struct {
 	kv     atomic.Pointer[jetstream.KeyValue] // set by ensure
 	ctx    context.Context                    // ends when Close starts
 	cancel context.CancelFunc
-	done   chan struct{} // closed when the refresh loop returns
+	done   chan struct{}  // closed when the refresh loop returns
+	undo   sync.WaitGroup // removals after failed acquires: added to under mu, only while !closed
 
 	lmu   sync.Mutex // guards locks
 	locks map[string]*keyLock
@@ -358,13 +359,15 @@ func (l *Limiter) acquire(ctx context.Context, key string, limit int) (bool, err
 		}
 		return c, nil
 	})
-	if err != nil || closed {
-		// The lease may have been stored before the error: remove it, or
-		// let it run out.
+	if closed { // stored as Close started: remove it, or let it run out
 		l.remove(key, id)
-		if err == nil {
-			err = errors.New("nats limiter: closed")
-		}
+		return false, errors.New("nats limiter: closed")
+	}
+	if err != nil {
+		// The lease may have been stored before the error: remove it, or
+		// let it run out. Not here: the caller's context is done or NATS
+		// is slow, and the answer must not wait for the removal.
+		l.removeLater(key, id)
 		return false, err
 	}
 	return added, nil
@@ -387,6 +390,16 @@ func (l *Limiter) release(key string) {
 	}
 	l.mu.Unlock()
 	l.remove(key, id)
+}
+
+// removeLater removes this node's lease id from key in a goroutine that
+// Close waits for; once Close has started, the lease runs out instead.
+func (l *Limiter) removeLater(key string, id uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.undo.Go(func() { l.remove(key, id) })
+	}
 }
 
 // remove deletes this node's leases numbered ids from key.
@@ -514,6 +527,7 @@ func (l *Limiter) Close() error {
 	l.mu.Unlock()
 	l.cancel()
 	<-l.done
+	l.undo.Wait()
 	keys := make([]string, 0, len(held))
 	for k := range held {
 		keys = append(keys, k)

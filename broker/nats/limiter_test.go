@@ -3,17 +3,16 @@ package nats_test
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/rampart-rt/rampart"
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/nats"
+	"github.com/rampart-rt/rampart/limits"
+	"github.com/rampart-rt/rampart/limits/limitstest"
 )
 
 func newLimiter(t *testing.T, url, prefix string, lease time.Duration) *nats.Limiter {
@@ -49,69 +48,15 @@ func count(t *testing.T, f func(context.Context, string) (int, error), key strin
 	return n
 }
 
-// TestLimiterAcrossNodes: two limiters on one NATS, as two nodes, share
-// the per-IP and per-user counts.
-func TestLimiterAcrossNodes(t *testing.T) {
-	p := randomPrefix()
-	a, b := newLimiter(t, ns.url(), p, 30*time.Second), newLimiter(t, ns.url(), p, 30*time.Second)
-	for _, tc := range []struct {
-		name       string
-		acqA, acqB func(context.Context, string, int) (bool, error)
-		relA, relB func(string)
-		count      func(context.Context, string) (int, error)
-		key, other string // other: a key that must not share key's count
-		max        int
-	}{
-		{"ip", a.AcquireIP, b.AcquireIP, a.ReleaseIP, b.ReleaseIP, b.CountIP, "10.0.0.1", "10.0.0.10", 2},
-		{"ipv6", a.AcquireIP, b.AcquireIP, a.ReleaseIP, b.ReleaseIP, b.CountIP, "2001:db8::1", "2001:db8::2", 2},
-		{"user", a.AcquireUser, b.AcquireUser, a.ReleaseUser, b.ReleaseUser, b.CountUser, "alice", "alice.", 3},
-		{"user with subject characters", a.AcquireUser, b.AcquireUser, a.ReleaseUser, b.ReleaseUser, b.CountUser, "a.b *>/ü", "", 2},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for i := range tc.max {
-				acq := tc.acqA
-				if i%2 == 1 {
-					acq = tc.acqB
-				}
-				if !acquire(t, acq, tc.key, tc.max) {
-					t.Fatalf("acquire %d of %d refused", i+1, tc.max)
-				}
-			}
-			if acquire(t, tc.acqA, tc.key, tc.max) || acquire(t, tc.acqB, tc.key, tc.max) {
-				t.Fatalf("acquire beyond %d allowed", tc.max)
-			}
-			if !acquire(t, tc.acqA, tc.other, 1) {
-				t.Fatalf("%q shares the count of %q", tc.other, tc.key)
-			}
-			tc.relA(tc.other)
-			tc.relA(tc.key)
-			if !acquire(t, tc.acqB, tc.key, tc.max) {
-				t.Fatal("acquire on b after a released refused")
-			}
-			if acquire(t, tc.acqA, tc.key, tc.max) {
-				t.Fatalf("acquire beyond %d allowed after release and acquire", tc.max)
-			}
-			if n := count(t, tc.count, tc.key); n != tc.max {
-				t.Fatalf("NATS counts %d, want %d", n, tc.max)
-			}
-		})
-	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	// Closing a node removes its counts at once: of alice's 3, a held 1.
-	if n := count(t, b.CountUser, "alice"); n != 2 {
-		t.Fatalf("after a closed: NATS counts %d connections of the user, want b's 2", n)
-	}
-	if n := count(t, b.CountIP, "10.0.0.1"); n != 2 {
-		t.Fatalf("after a closed: NATS counts %d connections from the IP, want b's 2", n)
-	}
-	if _, err := a.AcquireIP(t.Context(), "10.0.0.1", 5); err == nil {
-		t.Fatal("AcquireIP on a closed limiter succeeded")
-	}
+func TestLimiterConformance(t *testing.T) {
+	limitstest.Run(t, func(t *testing.T) limits.Limiter { return newLimiter(t, ns.url(), randomPrefix(), 30*time.Second) })
+}
+
+func TestLimiterShared(t *testing.T) {
+	limitstest.RunShared(t, func(t *testing.T) (limits.Limiter, limits.Limiter) {
+		p := randomPrefix()
+		return newLimiter(t, ns.url(), p, 30*time.Second), newLimiter(t, ns.url(), p, 30*time.Second)
+	})
 }
 
 // TestLimiterCrashedNode: a node that stops refreshing (crash, partition)
@@ -169,95 +114,6 @@ func TestLimiterCrashedNode(t *testing.T) {
 	time.Sleep(2 * lease)
 	if n := count(t, live.CountIP, "10.0.0.2"); n != 2 {
 		t.Fatalf("NATS counts %d, want the live node's 2", n)
-	}
-}
-
-// TestLimiterConcurrent: many goroutines on two nodes acquire and release
-// at once; the count never passes max and ends at zero.
-func TestLimiterConcurrent(t *testing.T) {
-	p := randomPrefix()
-	nodes := []*nats.Limiter{newLimiter(t, ns.url(), p, 30*time.Second), newLimiter(t, ns.url(), p, 30*time.Second)}
-	const max, workers, rounds = 5, 32, 15
-	var held, peak, admitted, refused atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		l := nodes[w%2]
-		wg.Go(func() {
-			for range rounds {
-				ok, err := l.AcquireUser(t.Context(), "bob", max)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if !ok {
-					refused.Add(1)
-					continue
-				}
-				admitted.Add(1)
-				n := held.Add(1)
-				for {
-					old := peak.Load()
-					if n <= old || peak.CompareAndSwap(old, n) {
-						break
-					}
-				}
-				time.Sleep(5 * time.Millisecond) // held: let others contend
-				held.Add(-1)
-				l.ReleaseUser("bob")
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	t.Logf("admitted %d, refused %d, peak %d", admitted.Load(), refused.Load(), peak.Load())
-	if peak.Load() > max {
-		t.Fatalf("%d connections held at once, max %d", peak.Load(), max)
-	}
-	if refused.Load() == 0 {
-		t.Log("no acquire was refused: the test did not reach the limit")
-	}
-	if n := count(t, nodes[0].CountUser, "bob"); n != 0 {
-		t.Fatalf("NATS counts %d after every release, want 0", n)
-	}
-	for i, l := range nodes {
-		if n := l.Held(); n != 0 {
-			t.Fatalf("node %d holds %d after every release", i, n)
-		}
-	}
-}
-
-// TestLimiterHandshakes: the handshake bucket is shared and refills.
-func TestLimiterHandshakes(t *testing.T) {
-	p := randomPrefix()
-	a, b := newLimiter(t, ns.url(), p, 30*time.Second), newLimiter(t, ns.url(), p, 30*time.Second)
-	const perMinute = 30 // one every 2s: the loop below is far quicker
-	for i := range perMinute {
-		l := a
-		if i%2 == 1 {
-			l = b
-		}
-		ok, _, err := l.Handshake(t.Context(), "10.0.0.3", perMinute)
-		if err != nil || !ok {
-			t.Fatalf("handshake %d of %d = %v, %v", i+1, perMinute, ok, err)
-		}
-	}
-	ok, wait, err := b.Handshake(t.Context(), "10.0.0.3", perMinute)
-	if err != nil || ok || wait <= 0 || wait > 2*time.Second {
-		t.Fatalf("handshake beyond the bucket = %v, retry after %v, %v; want refused with 0 < wait <= 2s", ok, wait, err)
-	}
-	if ok, _, _ := a.Handshake(t.Context(), "10.0.0.4", perMinute); !ok {
-		t.Fatal("another IP was refused")
-	}
-	time.Sleep(wait + 20*time.Millisecond)
-	if ok, _, err := a.Handshake(t.Context(), "10.0.0.3", perMinute); err != nil || !ok {
-		t.Fatalf("handshake after the refill = %v, %v", ok, err)
-	}
-	if ok, _, err := b.Handshake(t.Context(), "10.0.0.3", perMinute); err != nil || ok {
-		t.Fatalf("second handshake after one refill = %v, %v; want refused", ok, err)
 	}
 }
 
@@ -396,4 +252,4 @@ func TestLimiterOptionsValidated(t *testing.T) {
 	}
 }
 
-var _ rampart.Limiter = (*nats.Limiter)(nil)
+var _ limits.Limiter = (*nats.Limiter)(nil)

@@ -31,7 +31,7 @@ type LimiterOptions struct {
 }
 
 // Limiter enforces Rampart's connection limits across every node sharing
-// one Redis (it implements rampart.Limiter):
+// one Redis (it implements limits.Limiter):
 //
 //   - handshakes per IP per minute: a token bucket holding perMinute tokens
 //     and refilled at perMinute a minute, in the hash
@@ -54,6 +54,7 @@ type Limiter struct {
 	ownsRDB bool
 	stop    chan struct{}
 	done    chan struct{}
+	undo    sync.WaitGroup // removals after failed acquires: added to under mu, only while !closed
 
 	mu         sync.Mutex          // guards the fields below
 	held       map[string][]string // key -> members this node added and has not released
@@ -194,8 +195,9 @@ func (l *Limiter) acquire(ctx context.Context, key string, max int) (bool, error
 	added, err := acquireScript.Run(ctx, l.rdb, []string{key}, max, member, l.o.Lease.Milliseconds()).Int()
 	if err != nil {
 		// The member may have been added before the error: remove it, or
-		// let its lease run out.
-		l.remove(key, member)
+		// let its lease run out. Not here: the caller's context is done or
+		// Redis is slow, and the answer must not wait for the removal.
+		l.removeLater(key, member)
 		return false, l.fail("acquire", err)
 	}
 	if added == 0 {
@@ -227,6 +229,16 @@ func (l *Limiter) release(key string) {
 	}
 	l.mu.Unlock()
 	l.remove(key, member)
+}
+
+// removeLater removes member from key in a goroutine that Close waits
+// for; once Close has started, the member's lease runs out instead.
+func (l *Limiter) removeLater(key, member string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.undo.Go(func() { l.remove(key, member) })
+	}
 }
 
 func (l *Limiter) remove(key, member string) {
@@ -311,6 +323,7 @@ func (l *Limiter) Close() error {
 	l.mu.Unlock()
 	close(l.stop)
 	<-l.done
+	l.undo.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), l.o.OpTimeout)
 	pipe := l.rdb.Pipeline()
 	for k, ms := range held {

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/rampart-rt/rampart"
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/redis"
+	"github.com/rampart-rt/rampart/limits"
+	"github.com/rampart-rt/rampart/limits/limitstest"
 )
 
 func newLimiter(t *testing.T, prefix string, lease time.Duration) *redis.Limiter {
@@ -61,54 +60,15 @@ func acquire(t *testing.T, f func(context.Context, string, int) (bool, error), k
 	return ok
 }
 
-// TestLimiterAcrossNodes: two limiters on one Redis, as two nodes, share
-// the per-IP and per-user counts.
-func TestLimiterAcrossNodes(t *testing.T) {
-	p := randomPrefix()
-	a, b := newLimiter(t, p, 30*time.Second), newLimiter(t, p, 30*time.Second)
-	for _, tc := range []struct {
-		name       string
-		acqA, acqB func(context.Context, string, int) (bool, error)
-		relA, relB func(string)
-		key        string
-		redisKey   string
-		max        int
-	}{
-		{"ip", a.AcquireIP, b.AcquireIP, a.ReleaseIP, b.ReleaseIP, "10.0.0.1", p + ":limit:ip:{10.0.0.1}", 2},
-		{"user", a.AcquireUser, b.AcquireUser, a.ReleaseUser, b.ReleaseUser, "alice", p + ":limit:user:{alice}", 3},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for i := range tc.max {
-				acq := tc.acqA
-				if i%2 == 1 {
-					acq = tc.acqB
-				}
-				if !acquire(t, acq, tc.key, tc.max) {
-					t.Fatalf("acquire %d of %d refused", i+1, tc.max)
-				}
-			}
-			if acquire(t, tc.acqA, tc.key, tc.max) || acquire(t, tc.acqB, tc.key, tc.max) {
-				t.Fatalf("acquire beyond %d allowed", tc.max)
-			}
-			tc.relA(tc.key)
-			if !acquire(t, tc.acqB, tc.key, tc.max) {
-				t.Fatal("acquire on b after a released refused")
-			}
-			if acquire(t, tc.acqA, tc.key, tc.max) {
-				t.Fatalf("acquire beyond %d allowed after release and acquire", tc.max)
-			}
-			if n := count(t, tc.redisKey); n != int64(tc.max) {
-				t.Fatalf("Redis counts %d, want %d", n, tc.max)
-			}
-		})
-	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Closing a node removes its counts at once.
-	if n := count(t, p+":limit:ip:{10.0.0.1}"); n != 2 {
-		t.Fatalf("after a closed: Redis counts %d connections from the IP, want b's 2", n)
-	}
+func TestLimiterConformance(t *testing.T) {
+	limitstest.Run(t, func(t *testing.T) limits.Limiter { return newLimiter(t, randomPrefix(), 30*time.Second) })
+}
+
+func TestLimiterShared(t *testing.T) {
+	limitstest.RunShared(t, func(t *testing.T) (limits.Limiter, limits.Limiter) {
+		p := randomPrefix()
+		return newLimiter(t, p, 30*time.Second), newLimiter(t, p, 30*time.Second)
+	})
 }
 
 // TestLimiterCrashedNode: a node that stops refreshing (crash, partition)
@@ -158,86 +118,30 @@ func TestLimiterCrashedNode(t *testing.T) {
 	}
 }
 
-// TestLimiterConcurrent: many goroutines on two nodes acquire and release
-// at once; the count never passes max and ends at zero.
-func TestLimiterConcurrent(t *testing.T) {
+// TestLimiterKeysExpire: the keys a limiter writes expire by themselves
+// (docs/cluster.md): a handshake bucket a minute after its last write, a
+// count a lease after its last acquire or refresh.
+func TestLimiterKeysExpire(t *testing.T) {
 	p := randomPrefix()
-	nodes := []*redis.Limiter{newLimiter(t, p, 30*time.Second), newLimiter(t, p, 30*time.Second)}
-	const max, workers, rounds = 5, 32, 40
-	var held, peak, refused atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		l := nodes[w%2]
-		wg.Go(func() {
-			for range rounds {
-				ok, err := l.AcquireUser(t.Context(), "bob", max)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if !ok {
-					refused.Add(1)
-					continue
-				}
-				n := held.Add(1)
-				for {
-					old := peak.Load()
-					if n <= old || peak.CompareAndSwap(old, n) {
-						break
-					}
-				}
-				held.Add(-1)
-				l.ReleaseUser("bob")
-			}
-		})
+	const lease = 10 * time.Second
+	l := newLimiter(t, p, lease)
+	if ok, _, err := l.Handshake(t.Context(), "10.0.0.8", 60); !ok || err != nil {
+		t.Fatalf("Handshake = %v, %v", ok, err)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
+	if !acquire(t, l.AcquireIP, "10.0.0.8", 2) || !acquire(t, l.AcquireUser, "dave", 2) {
+		t.Fatal("acquire refused")
 	}
-	if peak.Load() > max {
-		t.Fatalf("%d connections held at once, max %d", peak.Load(), max)
-	}
-	if refused.Load() == 0 {
-		t.Log("no acquire was refused: the test did not reach the limit")
-	}
-	if n := count(t, p+":limit:user:{bob}"); n != 0 {
-		t.Fatalf("Redis counts %d after every release, want 0", n)
-	}
-	for i, l := range nodes {
-		if n := l.Held(); n != 0 {
-			t.Fatalf("node %d holds %d after every release", i, n)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.addr})
+	defer rdb.Close()
+	for key, most := range map[string]time.Duration{
+		p + ":limit:hs:{10.0.0.8}": time.Minute,
+		p + ":limit:ip:{10.0.0.8}": lease,
+		p + ":limit:user:{dave}":   lease,
+	} {
+		ttl, err := rdb.PTTL(t.Context(), key).Result()
+		if err != nil || ttl <= 0 || ttl > most {
+			t.Errorf("PTTL %s = %v, %v; want more than 0 and at most %v", key, ttl, err, most)
 		}
-	}
-}
-
-// TestLimiterHandshakes: the handshake bucket is shared and refills.
-func TestLimiterHandshakes(t *testing.T) {
-	p := randomPrefix()
-	a, b := newLimiter(t, p, 30*time.Second), newLimiter(t, p, 30*time.Second)
-	const perMinute = 30 // one every 2s: the loop below is far quicker
-	for i := range perMinute {
-		l := a
-		if i%2 == 1 {
-			l = b
-		}
-		ok, _, err := l.Handshake(t.Context(), "10.0.0.3", perMinute)
-		if err != nil || !ok {
-			t.Fatalf("handshake %d of %d = %v, %v", i+1, perMinute, ok, err)
-		}
-	}
-	ok, wait, err := b.Handshake(t.Context(), "10.0.0.3", perMinute)
-	if err != nil || ok || wait <= 0 || wait > 2*time.Second {
-		t.Fatalf("handshake beyond the bucket = %v, retry after %v, %v; want refused with 0 < wait <= 2s", ok, wait, err)
-	}
-	if ok, _, _ := a.Handshake(t.Context(), "10.0.0.4", perMinute); !ok {
-		t.Fatal("another IP was refused")
-	}
-	time.Sleep(wait + 20*time.Millisecond)
-	if ok, _, err := a.Handshake(t.Context(), "10.0.0.3", perMinute); err != nil || !ok {
-		t.Fatalf("handshake after the refill = %v, %v", ok, err)
 	}
 }
 
@@ -259,6 +163,62 @@ func TestLimiterUnavailable(t *testing.T) {
 	}
 	if ok, _, err := l.Handshake(t.Context(), "10.0.0.5", 5); ok || !errors.Is(err, broker.ErrUnavailable) {
 		t.Fatalf("Handshake with Redis gone = %v, %v; want false and broker.ErrUnavailable", ok, err)
+	}
+}
+
+// TestLimiterStalled: while Redis holds every command (CLIENT PAUSE),
+// Handshake and the Acquires answer by the caller's deadline, not by
+// Redis', and an acquire that may have been counted before its deadline is
+// not counted once Redis goes on.
+func TestLimiterStalled(t *testing.T) {
+	p := randomPrefix()
+	l := newLimiter(t, p, 30*time.Second)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.addr})
+	defer rdb.Close()
+	const pause, deadline = 1500 * time.Millisecond, 200 * time.Millisecond
+	if err := rdb.Do(t.Context(), "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	for _, call := range []struct {
+		name string
+		fn   func(context.Context) (bool, error)
+	}{
+		{"Handshake", func(ctx context.Context) (bool, error) {
+			ok, _, err := l.Handshake(ctx, "10.0.0.9", 5)
+			return ok, err
+		}},
+		{"AcquireIP", func(ctx context.Context) (bool, error) { return l.AcquireIP(ctx, "10.0.0.9", 5) }},
+		{"AcquireUser", func(ctx context.Context) (bool, error) { return l.AcquireUser(ctx, "erin", 5) }},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), deadline)
+		start := time.Now()
+		ok, err := call.fn(ctx)
+		took := time.Since(start)
+		cancel()
+		if ok || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s with Redis paused = %v, %v; want false and context.DeadlineExceeded", call.name, ok, err)
+		}
+		if took > deadline+300*time.Millisecond {
+			t.Errorf("%s with Redis paused answered after %v, for a deadline of %v", call.name, took, deadline)
+		}
+	}
+	if time.Since(paused) >= pause {
+		t.Fatalf("the calls outlasted the pause (%v): the check above proves nothing", time.Since(paused))
+	}
+	// Once Redis goes on, what the timed-out acquires may have added is
+	// removed again.
+	for _, key := range []string{p + ":limit:ip:{10.0.0.9}", p + ":limit:user:{erin}"} {
+		end := time.Now().Add(pause + 5*time.Second)
+		for count(t, key) != 0 {
+			if time.Now().After(end) {
+				t.Fatalf("%s still counts %d after the pause", key, count(t, key))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if n := l.Held(); n != 0 {
+		t.Fatalf("the node holds %d after acquires that failed", n)
 	}
 }
 
@@ -293,4 +253,4 @@ func TestLimiterRebuildsLostCounts(t *testing.T) {
 	}
 }
 
-var _ rampart.Limiter = (*redis.Limiter)(nil)
+var _ limits.Limiter = (*redis.Limiter)(nil)

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/brokertest"
 	"github.com/rampart-rt/rampart/broker/redis"
+	"github.com/rampart-rt/rampart/limits"
+	"github.com/rampart-rt/rampart/limits/limitstest"
 )
 
 // What the Sentinel and Cluster tests share: the conformance suite and the
@@ -41,8 +42,9 @@ func withPrefix(o redis.Options) redis.Options {
 	return o
 }
 
-// runSuites runs the conformance suite (one node, two nodes, presence) and
-// the limiter checks against the topology o reaches.
+// runSuites runs the conformance suites of the broker (one node, two
+// nodes, presence) and of the limiter (two nodes) against the topology o
+// reaches.
 func runSuites(t *testing.T, o redis.Options) {
 	t.Run("Conformance", func(t *testing.T) {
 		brokertest.Run(t, func(t *testing.T) broker.Broker { return brokerAt(t, withPrefix(o)) })
@@ -59,7 +61,12 @@ func runSuites(t *testing.T, o redis.Options) {
 			return brokerAt(t, p), brokerAt(t, p)
 		})
 	})
-	t.Run("Limiter", func(t *testing.T) { testLimiterShared(t, withPrefix(o)) })
+	t.Run("Limiter", func(t *testing.T) {
+		limitstest.RunShared(t, func(t *testing.T) (limits.Limiter, limits.Limiter) {
+			p := withPrefix(o)
+			return limiterAt(t, p), limiterAt(t, p)
+		})
+	})
 }
 
 func limiterAt(t *testing.T, o redis.Options) *redis.Limiter {
@@ -72,55 +79,6 @@ func limiterAt(t *testing.T, o redis.Options) *redis.Limiter {
 	}
 	t.Cleanup(func() { _ = l.Close() })
 	return l
-}
-
-// testLimiterShared: two limiters, as two nodes, share the per-IP and
-// per-user counts and the handshake bucket; 16 concurrent acquires on
-// both never pass the limit.
-func testLimiterShared(t *testing.T, o redis.Options) {
-	a, b := limiterAt(t, o), limiterAt(t, o)
-	for _, tc := range []struct {
-		name       string
-		acqA, acqB func(context.Context, string, int) (bool, error)
-		relA       func(string)
-	}{
-		{"ip", a.AcquireIP, b.AcquireIP, a.ReleaseIP},
-		{"user", a.AcquireUser, b.AcquireUser, a.ReleaseUser},
-	} {
-		key := "k-" + tc.name
-		if !acquire(t, tc.acqA, key, 2) || !acquire(t, tc.acqB, key, 2) {
-			t.Fatalf("%s: the first two acquires on two nodes were refused", tc.name)
-		}
-		if acquire(t, tc.acqA, key, 2) || acquire(t, tc.acqB, key, 2) {
-			t.Fatalf("%s: a third acquire passed a limit of 2 held on two nodes", tc.name)
-		}
-		tc.relA(key)
-		if !acquire(t, tc.acqB, key, 2) {
-			t.Fatalf("%s: no place after a release on the other node", tc.name)
-		}
-	}
-	var won atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 16 {
-		l := []*redis.Limiter{a, b}[i%2]
-		wg.Go(func() {
-			if ok, err := l.AcquireIP(t.Context(), "10.9.9.9", 5); err != nil {
-				t.Errorf("AcquireIP: %v", err)
-			} else if ok {
-				won.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if n := won.Load(); n != 5 {
-		t.Fatalf("16 concurrent acquires on two nodes under a limit of 5: %d passed", n)
-	}
-	for i, l := range []*redis.Limiter{a, b, a} {
-		ok, _, err := l.Handshake(t.Context(), "10.8.8.8", 2)
-		if err != nil || ok != (i < 2) {
-			t.Fatalf("handshake %d of a bucket of 2 shared by two nodes: %v, %v", i+1, ok, err)
-		}
-	}
 }
 
 // recorder keeps, in order, what a broker delivers on one channel.
