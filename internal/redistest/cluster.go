@@ -37,13 +37,21 @@ type Cluster struct {
 func StartCluster(t testing.TB, o Options) *Cluster {
 	t.Helper()
 	requireRedis(t, true)
+	var c *Cluster
+	startRetrying(t, func() (*group, error) {
+		c = &Cluster{killed: make(map[string][][2]int)}
+		return &c.g, c.start(t, o)
+	})
+	return c
+}
+
+func (c *Cluster) start(t testing.TB, o Options) error {
 	const n = 6
 	ports, err := freePorts(2 * n) // a client port and a cluster bus port per node
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	dir := t.TempDir() // before the Cleanup below, so removed after it ran
-	c := &Cluster{killed: make(map[string][][2]int)}
 	t.Cleanup(func() { c.g.stopAll(t) })
 	ctx, cancel := context.WithTimeout(t.Context(), startWithin)
 	defer cancel()
@@ -54,7 +62,7 @@ func StartCluster(t testing.TB, o Options) *Cluster {
 			ports[n+i], NodeTimeout.Milliseconds())
 		srv, err := startServer(filepath.Join(dir, "node-"+ports[i]), ports[i], o.Password, conf)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		c.g.add(srv)
 		nodes = append(nodes, srv)
@@ -62,7 +70,7 @@ func StartCluster(t testing.TB, o Options) *Cluster {
 	}
 	for _, srv := range nodes {
 		if err := srv.ready(ctx); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
@@ -72,12 +80,9 @@ func StartCluster(t testing.TB, o Options) *Cluster {
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+		return fmt.Errorf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
-	if err := c.waitOK(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return c.waitOK(ctx, true)
 }
 
 // live returns the nodes still running.

@@ -48,22 +48,27 @@ type Sentinel struct {
 func StartSentinel(t testing.TB, o Options) *Sentinel {
 	t.Helper()
 	requireRedis(t, false)
+	var s *Sentinel
+	startRetrying(t, func() (*group, error) {
+		s = &Sentinel{MasterName: "rampart", o: o}
+		return &s.g, s.start(t)
+	})
+	return s
+}
+
+func (s *Sentinel) start(t testing.TB) error {
 	ports, err := freePorts(5)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	dir := t.TempDir() // before the Cleanup below, so removed after it ran
-	s := &Sentinel{MasterName: "rampart", o: o}
 	t.Cleanup(func() { s.g.stopAll(t) })
 	ctx, cancel := context.WithTimeout(t.Context(), startWithin)
 	defer cancel()
 	if err := s.startData(ctx, dir, ports[0], ports[1]); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := s.startSentinels(ctx, dir, ports[0], ports[1], ports[2:]); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return s.startSentinels(ctx, dir, ports[0], ports[1], ports[2:])
 }
 
 func (s *Sentinel) startData(ctx context.Context, dir, primaryPort, replicaPort string) error {

@@ -240,6 +240,38 @@ func (g *group) stopAll(t testing.TB) {
 	}
 }
 
+// portTaken reports whether a process of g could not listen on its port:
+// another process took it between freePorts and redis-server's bind.
+func (g *group) portTaken() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, s := range g.servers {
+		if s.exited() && strings.Contains(s.logTail(50), "Address already in use") {
+			return true
+		}
+	}
+	return false
+}
+
+// startRetrying runs start, which starts a topology's processes on free
+// ports; when it fails because another process took one of its ports
+// meanwhile (tests of other packages choose ports the same way), it stops
+// what it started and tries again on other ports, at most three times.
+func startRetrying(t testing.TB, start func() (*group, error)) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		g, err := start()
+		if err == nil {
+			return
+		}
+		if attempt == 3 || !g.portTaken() {
+			t.Fatal(err)
+		}
+		g.stopAll(t)
+		t.Logf("redistest: another process took a port meanwhile (%v); starting again on others", err)
+	}
+}
+
 // find returns the server listening on addr, nil if none.
 func (g *group) find(addr string) *server {
 	g.mu.Lock()
