@@ -213,8 +213,8 @@ func (p *publisher) OnMessage(_ *gws.Conn, msg *gws.Message) {
 	}
 }
 
-// step sends rate*d publications at an even pace, each carrying its send
-// time in data.t, then waits for their replies, at most wait.
+// step sends rate*d publications at an even pace over d, each carrying
+// its send time in data.t, then waits for their replies, at most wait.
 func (p *publisher) step(ctx context.Context, rate int, d, wait time.Duration) (pubStep, error) {
 	ok0, failed0 := p.ok.Load(), p.failed.Load()
 	total := max(1, int(float64(rate)*d.Seconds()))
@@ -227,7 +227,9 @@ func (p *publisher) step(ctx context.Context, rate int, d, wait time.Duration) (
 			return s, ctx.Err()
 		case <-tick.C:
 		}
-		due := min(total, int(time.Since(s.start).Seconds()*float64(rate))+1)
+		// Publication i goes at (i+1)/rate: the last at d, so that the
+		// deliveries over the time from s.start are the rate asked for.
+		due := min(total, int(time.Since(s.start).Seconds()*float64(rate)))
 		for ; sent < due; sent++ {
 			frame := fmt.Sprintf(`{"id":%d%s%019d%s`, p.next, p.body, time.Now().UnixNano(), p.pad)
 			p.next++
