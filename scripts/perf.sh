@@ -43,8 +43,12 @@ RUN_MINUTES=${RUN_MINUTES:-30}
 BENCH=${BENCH:-}
 
 WORK=$(mktemp -d)
-SERVER=
+SERVER= BENCH_PID=
 cleanup() {
+	if [ -n "$BENCH_PID" ]; then
+		kill -TERM "$BENCH_PID" 2>/dev/null || true
+		wait "$BENCH_PID" 2>/dev/null || true
+	fi
 	stop_server
 	rm -rf "$WORK"
 }
@@ -103,12 +107,18 @@ measure() {
 	args=$(row_args "$row")
 	start_server "$bin" || return 1
 	log "$row: $label (server pid $SERVER)"
+	# In the background, so that a signal to this script is handled at once;
+	# --foreground: a signal goes to the bench alone, which ends its children.
 	# shellcheck disable=SC2086 # args are words
-	if timeout --kill-after=10s "$((RUN_MINUTES + 1))m" "$BENCH" bench $args --url "ws://127.0.0.1:$PORT/ws" \
-		--server-pid "$SERVER" --label "$label" --timeout "${RUN_MINUTES}m" >>"$OUT" 2>>"$LOG"; then
+	timeout --foreground --kill-after=10s "$((RUN_MINUTES + 1))m" "$BENCH" bench $args --url "ws://127.0.0.1:$PORT/ws" \
+		--server-pid "$SERVER" --label "$label" --timeout "${RUN_MINUTES}m" >>"$OUT" 2>>"$LOG" &
+	BENCH_PID=$!
+	if wait "$BENCH_PID"; then
+		BENCH_PID=
 		tail -1 "$OUT" | cut -c1-300 >&2
 		stop_server
 	else
+		BENCH_PID=
 		log "$row: $label FAILED (see $LOG)"
 		stop_server
 		return 1

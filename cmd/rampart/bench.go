@@ -36,6 +36,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	switch {
 	case role == "child":
+		// Ctrl-C reaches the whole process group; the parent ends its
+		// children itself (closing their stdin) once it has their counts.
+		signal.Ignore(syscall.SIGINT)
 		err = bench.RunChild(ctx, o, os.Stdin, stdout)
 	case o.Mode == "idle":
 		// An idle run ends early, and reports, on SIGINT or SIGTERM.
