@@ -225,6 +225,7 @@ func legend(b *strings.Builder, lines []line) {
 	}
 	if len(order) > 0 {
 		fmt.Fprintf(b, `<text x="%d" y="%d" fill="#555">open circle: failing step</text>`+"\n", left+plotW+14, ly+8)
+		fmt.Fprintf(b, `<text x="%d" y="%d" fill="#555">solid, dashed, dotted: run 1, 2, 3</text>`+"\n", left+plotW+14, ly+26)
 	}
 }
 
