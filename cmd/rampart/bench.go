@@ -15,10 +15,13 @@ import (
 )
 
 // bench is `rampart bench`, the loopback load generator (package
-// internal/bench). Exit 2 for bad flags, 1 when the run fails.
+// internal/bench). It prints one line of JSON on stdout and its progress on
+// stderr. Exit 2 for bad flags, 1 when the run fails.
 //
-//	rampart bench --mode idle --url ws://127.0.0.1:8080/ws --conns 5000 --duration 60s
+//	rampart bench --mode idle --url ws://127.0.0.1:8080/ws --conns 15000 --procs 3 --channel-per-conn --duration 30s
 //	rampart bench --mode fanout --url ws://127.0.0.1:8080/ws --subscribers 10000 --procs 2 --rate 10 --size 100 --duration 30s
+//	rampart bench --mode ramp --subscribers 10000 --procs 2 --rate 4 --rate-step 2 --rate-max 40 --duration 10s --p99-limit 1s
+//	rampart bench --mode handshake --loops 64 --procs 2 --handshakes 200000 --duration 20s
 func benchCmd(args []string, stdout, stderr io.Writer) int {
 	o, role, err := parseBenchFlags(args, stderr)
 	if err == nil {
@@ -32,8 +35,11 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx := context.Background()
 	switch {
-	case role == "subscribers":
-		err = bench.RunSubscribers(ctx, o, os.Stdin, stdout)
+	case role == "child":
+		// Ctrl-C reaches the whole process group; the parent ends its
+		// children itself (closing their stdin) once it has their counts.
+		signal.Ignore(syscall.SIGINT)
+		err = bench.RunChild(ctx, o, os.Stdin, stdout)
 	case o.Mode == "idle":
 		// An idle run ends early, and reports, on SIGINT or SIGTERM.
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -50,30 +56,37 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 // parseBenchFlags reads the flags into the options, and --role: empty, or
-// "subscribers" for a child process of --procs (bench.ChildArgs).
+// "child" for a child process of --procs (bench.ChildArgs).
 func parseBenchFlags(args []string, stderr io.Writer) (bench.Options, string, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := bench.Options{Log: stderr}
 	var sources, secretEnv, role string
 	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:8080/ws", "server WebSocket URL (loopback only)")
-	fs.StringVar(&o.Mode, "mode", "fanout", "idle or fanout")
+	fs.StringVar(&o.Mode, "mode", "fanout", "idle, fanout, ramp or handshake")
+	fs.StringVar(&o.Label, "label", "", "a name for the run, copied into its JSON line (e.g. which server binary)")
 	fs.IntVar(&o.Conns, "conns", 1000, "idle: connections to open")
-	subs := fs.Int("subscribers", 0, "fanout: subscribers (default: --conns)")
+	subs := fs.Int("subscribers", 0, "fanout, ramp: subscribers (default: --conns)")
 	fs.IntVar(&o.First, "first", 0, "index of the first connection, to spread users and sources over several processes")
-	fs.StringVar(&o.Channel, "channel", "bench:load", "channel, or prefix when --channels > 1")
+	fs.StringVar(&o.Channel, "channel", "bench:load", "channel, or prefix with --channels > 1 or --channel-per-conn")
 	fs.IntVar(&o.Channels, "channels", 1, "idle: spread connections over this many channels")
+	fs.BoolVar(&o.ChannelPerConn, "channel-per-conn", false, "idle: each connection subscribes to a channel of its own")
 	fs.IntVar(&o.Users, "users", 100, "distinct users")
 	fs.StringVar(&sources, "sources", "127.0.0.2-127.0.0.50", "local source addresses: a range A-B or a comma list")
-	fs.IntVar(&o.Concurrency, "concurrency", 32, "handshakes in flight")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "idle: hold time; fanout: publishing time")
-	fs.IntVar(&o.Rate, "rate", 10, "fanout: publications per second")
-	fs.IntVar(&o.Size, "size", 100, "fanout: bytes of data per publication")
-	fs.IntVar(&o.Procs, "procs", 1, "fanout: subscriber processes (each holds at most 19000 connections)")
-	fs.DurationVar(&o.Timeout, "timeout", 0, "hard deadline for the whole run (default: duration + 3m)")
-	fs.DurationVar(&o.Drain, "drain", 10*time.Second, "fanout: wait for deliveries after the last publish")
-	fs.IntVar(&o.ServerPID, "server-pid", 0, "server process id, to report its CPU time")
-	fs.StringVar(&role, "role", "", "internal: subscribers, for the child processes of --procs")
+	fs.IntVar(&o.Concurrency, "concurrency", 32, "handshakes in flight per process while opening connections")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "idle: hold time; fanout: publishing time; ramp: per step; handshake: at most")
+	fs.IntVar(&o.Rate, "rate", 10, "fanout: publications per second; ramp: the first step's")
+	fs.IntVar(&o.RateStep, "rate-step", 2, "ramp: publications per second added at each step")
+	fs.IntVar(&o.RateMax, "rate-max", 40, "ramp: the highest rate tried")
+	fs.DurationVar(&o.P99Limit, "p99-limit", time.Second, "ramp: a step whose p99 latency is over this fails")
+	fs.IntVar(&o.Size, "size", 100, "fanout, ramp: bytes of data per publication")
+	fs.IntVar(&o.Loops, "loops", 64, "handshake: concurrent open-and-close loops, over all processes")
+	fs.IntVar(&o.Handshakes, "handshakes", 100000, "handshake: at most this many handshakes, over all processes")
+	fs.IntVar(&o.Procs, "procs", 1, "processes holding the load (each holds at most 19000 connections)")
+	fs.DurationVar(&o.Timeout, "timeout", 0, "hard deadline for the whole run (default: long enough for --duration, plus 3m)")
+	fs.DurationVar(&o.Drain, "drain", 10*time.Second, "fanout, ramp: wait for deliveries after the last publish")
+	fs.IntVar(&o.ServerPID, "server-pid", 0, "server process id, to report its CPU time (and, idle, its memory)")
+	fs.StringVar(&role, "role", "", "internal: child, for the child processes of --procs")
 	fs.StringVar(&secretEnv, "secret-env", "RAMPART_JWT_SECRET", "variable holding the HMAC secret")
 	if err := fs.Parse(args); err != nil {
 		return o, role, err

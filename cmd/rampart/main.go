@@ -32,7 +32,7 @@ usage:
   rampart token --sub alice [--roles user,admin] [--ttl 1h]   mint an HS256 token from RAMPART_JWT_SECRET
   rampart check-config rampart.yaml     validate a configuration; exit 1 with the line and the reason
   rampart audit ws://127.0.0.1:8080/ws --token T [--origin O] [--json]   probe a running server from outside; exit 1 if a check fails
-  rampart bench --mode idle|fanout --url ws://127.0.0.1:8080/ws   loopback load generator (see docs/performance.md)
+  rampart bench --mode idle|fanout|ramp|handshake --url ws://127.0.0.1:8080/ws   loopback load generator, one JSON line per run (see docs/performance.md)
   rampart version                       print the version
 `
 

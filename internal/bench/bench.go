@@ -19,42 +19,56 @@ import (
 	"github.com/rampart-rt/rampart/internal/devtoken"
 )
 
-// Run validates o and runs it within o.Timeout: idle prints its two lines
-// to out; fanout logs its progress to o.Log and prints its report to out.
-// An idle run that ctx ends early still reports and returns nil.
+// Run validates o, runs it within o.Timeout, logs its progress to o.Log
+// and prints its Report to out as one line of JSON. An idle run that ctx
+// ends early still reports and returns nil; any other run returns ctx's
+// error.
 func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
 	o = o.withDefaults()
+	// The child processes of an idle run outlive ctx by the time it takes
+	// to ask them what they saw; o.Timeout bounds them all the same.
+	hard, cancelHard := context.WithTimeout(context.WithoutCancel(ctx), o.Timeout)
+	defer cancelHard()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	if o.Mode == "idle" {
-		return runIdle(ctx, o, out)
+	rep := newReport(o, time.Now())
+	var err error
+	switch o.Mode {
+	case ModeIdle:
+		rep.Idle, err = runIdle(ctx, hard, o)
+	case ModeFanout:
+		rep.Fanout, err = runFanout(ctx, o)
+	case ModeRamp:
+		rep.Ramp, err = runRamp(ctx, o)
+	case ModeHandshake:
+		rep.Handshake, err = runHandshakes(ctx, o)
 	}
-	r, err := runFanout(ctx, o)
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: %s: %w", o.Mode, err)
 	}
-	r.print(out)
-	return nil
+	return rep.write(out)
 }
 
-// RunSubscribers is one subscriber process of --procs (see ChildArgs): it
-// opens its subscribers, writes "ready" to out, reads the final offset
-// from in, waits for the deliveries and writes its result to out as JSON.
-func RunSubscribers(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
+// RunChild is one child process of --procs (see ChildArgs): it opens its
+// subscribers (or, in handshake mode, nothing), writes "ready" to out, and
+// then answers each line read from in with one line of JSON: the
+// subscribers' counts once they have the offset the line names, or the
+// counts of one run of handshake loops. It returns when in ends.
+func RunChild(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
 	o = o.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	return runSubscriberChild(ctx, o, in, out)
+	return runChild(ctx, o, in, out)
 }
 
 // dialer opens authenticated connections, spreading them over users and
-// source addresses; tokens are minted once per user.
+// source addresses; the subscribers' tokens are minted once per user.
 type dialer struct {
 	cfg    Options
 	mu     sync.Mutex
@@ -71,9 +85,14 @@ func (d *dialer) token(user string) (string, error) {
 	if t, ok := d.tokens[user]; ok {
 		return t, nil
 	}
-	t, err := devtoken.Mint(d.cfg.Secret, devtoken.Claims{Sub: user, Roles: []string{"bench"}, TTL: d.cfg.Timeout + 10*time.Minute})
+	t, err := d.mint(user)
 	d.tokens[user] = t
 	return t, err
+}
+
+// mint returns a fresh token for user, valid for the whole run.
+func (d *dialer) mint(user string) (string, error) {
+	return devtoken.Mint(d.cfg.Secret, devtoken.Claims{Sub: user, Roles: []string{"bench"}, TTL: d.cfg.Timeout + 10*time.Minute})
 }
 
 // dial connects connection number i as user and starts its reader.
@@ -82,6 +101,12 @@ func (d *dialer) dial(i int, user string, h gws.Event) (*gws.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.dialToken(i, tok, h)
+}
+
+// dialToken connects connection number i with token tok and starts its
+// reader.
+func (d *dialer) dialToken(i int, tok string, h gws.Event) (*gws.Conn, error) {
 	src := d.cfg.Sources[i%len(d.cfg.Sources)]
 	ws, resp, err := gws.NewClient(h, &gws.ClientOption{
 		Addr:               d.cfg.URL,
@@ -147,6 +172,37 @@ func closeAll(conns []*gws.Conn) {
 	}
 }
 
+// serverProbe reads the server's CPU time and memory from /proc, when
+// its pid is known; the same for any server.
+type serverProbe struct{ pid int }
+
+// cpu returns the server's user plus system CPU time.
+func (p serverProbe) cpu() (time.Duration, bool) {
+	if p.pid == 0 {
+		return 0, false
+	}
+	d, err := procCPU(p.pid)
+	return d, err == nil
+}
+
+// since returns the server's CPU time since cpu0 (from cpu), or 0.
+func (p serverProbe) since(cpu0 time.Duration, ok0 bool) time.Duration {
+	cpu1, ok1 := p.cpu()
+	if !ok0 || !ok1 {
+		return 0
+	}
+	return cpu1 - cpu0
+}
+
+// rssKiB returns the server's resident memory (VmRSS) in KiB.
+func (p serverProbe) rssKiB() (int64, bool) {
+	if p.pid == 0 {
+		return 0, false
+	}
+	n, err := procRSS(p.pid)
+	return n, err == nil
+}
+
 // procCPU returns the user plus system CPU time of process pid, read from
 // /proc/PID/stat (clock ticks of 10ms).
 func procCPU(pid int) (time.Duration, error) {
@@ -169,4 +225,20 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, errors.New("unreadable /proc stat")
 	}
 	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// procRSS returns the resident memory of process pid in KiB, the VmRSS
+// line of /proc/PID/status.
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
+			return strconv.ParseInt(kib, 10, 64)
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
 }

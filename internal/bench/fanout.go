@@ -1,14 +1,9 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,67 +12,189 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// runFanout holds cfg.Conns subscribers on one channel (in this process,
-// or in cfg.Procs child processes), publishes cfg.Rate publications a
-// second of cfg.Size bytes for cfg.Duration, and measures every delivery.
-func runFanout(ctx context.Context, cfg Options) (*fanoutReport, error) {
-	r := &fanoutReport{Subscribers: cfg.Conns, Procs: cfg.Procs, Latency: new(histogram)}
-	var g *group
-	var children []*child
-	var err error
-	if cfg.Procs == 1 {
-		g, err = openGroup(ctx, cfg, r.Latency, func(int) string { return cfg.Channel })
-	} else {
-		children, err = startChildren(ctx, cfg)
-	}
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(cfg.Log, "fanout: %d subscribers ready; publishing\n", cfg.Conns)
-	cpu0, cpuErr := serverCPU(cfg.ServerPID)
-	pub, err := publish(ctx, cfg)
-	if err != nil {
-		if g != nil {
-			g.close()
-		}
-		return nil, err
-	}
-	r.PublishErrors, r.FirstErr = int(pub.failed.Load()), pub.firstErr()
-	r.Unanswered = pub.sent - int(pub.ok.Load()) - r.PublishErrors
-	r.Published = int(pub.ok.Load()) + r.Unanswered // an unanswered publish may still have been accepted
-	final := pub.maxOffset.Load()
-	var results []groupResult
-	if g != nil {
-		g.waitFinal(ctx, final, cfg.Drain)
-		results = append(results, g.result(final))
-		g.close()
-	} else if results, err = finishChildren(children, final); err != nil {
-		return nil, err
-	}
-	if cpu1, err := serverCPU(cfg.ServerPID); err == nil && cpuErr == nil {
-		r.ServerCPU = cpu1 - cpu0
-	}
-	r.add(results, pub.start)
-	return r, nil
+// fleet is the subscribers of a run: a group in this process, or the
+// children of --procs.
+type fleet struct {
+	cfg   Options
+	local *group
+	procs children
 }
 
-func serverCPU(pid int) (time.Duration, error) {
-	if pid == 0 {
-		return 0, errors.New("no server pid")
+// openFleet opens cfg.Conns subscribers and returns once every one has
+// its subscribe reply.
+func openFleet(ctx context.Context, cfg Options) (*fleet, error) {
+	f := &fleet{cfg: cfg}
+	var err error
+	if cfg.Procs == 1 {
+		f.local, err = openGroup(ctx, cfg)
+	} else {
+		f.procs, err = startChildren(ctx, cfg)
 	}
-	return procCPU(pid)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// collect waits until every subscriber has offset final (at most
+// cfg.Drain) and returns, per process, what they saw since the previous
+// collect.
+func (f *fleet) collect(ctx context.Context, final uint64) ([]groupResult, error) {
+	if f.local != nil {
+		f.local.waitFinal(ctx, final, f.cfg.Drain)
+		return []groupResult{f.local.delta(final)}, nil
+	}
+	out := make([]groupResult, len(f.procs))
+	err := f.procs.round(strconv.FormatUint(final, 10), func(i int) any { return &out[i] })
+	return out, err
+}
+
+// close closes every subscriber.
+func (f *fleet) close() error {
+	if f.local != nil {
+		f.local.close()
+		return nil
+	}
+	return f.procs.stop()
+}
+
+// runFanout holds cfg.Conns subscribers on one channel, publishes
+// cfg.Rate publications a second of cfg.Size bytes for cfg.Duration, and
+// measures every delivery.
+func runFanout(ctx context.Context, cfg Options) (*StepResult, error) {
+	f, pub, err := openFanout(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer f.close()
+	defer pub.close()
+	r, err := runStep(ctx, cfg, f, pub, cfg.Rate)
+	if err != nil {
+		return nil, err
+	}
+	r.summary(cfg.Log, "fanout")
+	return &r, nil
+}
+
+// runRamp holds cfg.Conns subscribers on one channel and publishes at
+// cfg.Rate, then cfg.RateStep more at each step, each step for
+// cfg.Duration, up to cfg.RateMax. It stops after the first step that
+// fails: a delivery lost, duplicated or skipped, a subscriber closed, a
+// publication refused or unanswered, or a p99 latency over cfg.P99Limit.
+func runRamp(ctx context.Context, cfg Options) (*RampResult, error) {
+	f, pub, err := openFanout(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer f.close()
+	defer pub.close()
+	out := &RampResult{Steps: []StepResult{}}
+	for rate := cfg.Rate; rate <= cfg.RateMax; rate += cfg.RateStep {
+		r, err := runStep(ctx, cfg, f, pub, rate)
+		if err != nil {
+			return nil, err
+		}
+		r.Failed = stepFailure(r, cfg.P99Limit)
+		out.Steps = append(out.Steps, r)
+		r.summary(cfg.Log, "ramp")
+		if r.Failed != "" {
+			fmt.Fprintf(cfg.Log, "ramp: the step at %d/s failed: %s\n", rate, r.Failed)
+			break
+		}
+		best := r
+		out.Best = &best
+	}
+	return out, nil
+}
+
+// stepFailure says why a ramp's step failed, or "" if it passed.
+func stepFailure(r StepResult, p99Limit time.Duration) string {
+	switch {
+	case r.Lost > 0 || r.Gaps > 0 || r.Duplicates > 0:
+		return fmt.Sprintf("%d lost, %d skipped, %d duplicated", r.Lost, r.Gaps, r.Duplicates)
+	case r.Closed > 0:
+		return fmt.Sprintf("%d subscribers closed by the server", r.Closed)
+	case r.Refused > 0 || r.Unanswered > 0:
+		return fmt.Sprintf("%d publications refused, %d unanswered", r.Refused, r.Unanswered)
+	case r.P99MS*float64(time.Millisecond) > float64(p99Limit):
+		return fmt.Sprintf("p99 %gms over the limit of %s", r.P99MS, p99Limit)
+	}
+	return ""
+}
+
+// openFanout opens the subscribers, then the publisher.
+func openFanout(ctx context.Context, cfg Options) (*fleet, *publisher, error) {
+	start := time.Now()
+	f, err := openFleet(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := openPublisher(cfg)
+	if err != nil {
+		f.close()
+		return nil, nil, err
+	}
+	fmt.Fprintf(cfg.Log, "%s: %d subscribers ready in %s; publishing\n", cfg.Mode, cfg.Conns, time.Since(start).Round(time.Millisecond))
+	return f, pub, nil
+}
+
+// runStep publishes at rate for cfg.Duration, waits for the deliveries
+// and measures them, with the server's CPU time over the step.
+func runStep(ctx context.Context, cfg Options, f *fleet, pub *publisher, rate int) (StepResult, error) {
+	probe := serverProbe{cfg.ServerPID}
+	cpu0, ok := probe.cpu()
+	ps, err := pub.step(ctx, rate, cfg.Duration, max(replyTimeout, cfg.Drain))
+	if err != nil {
+		return StepResult{}, err
+	}
+	results, err := f.collect(ctx, ps.final)
+	if err != nil {
+		return StepResult{}, err
+	}
+	r := stepOf(rate, cfg.Conns, ps, results)
+	r.withCPU(probe.since(cpu0, ok))
+	return r, nil
 }
 
 // publisher is the connection that publishes; it counts the replies.
 type publisher struct {
 	gws.BuiltinEventHandler
-	start     time.Time
-	sent      int
+	ws        *gws.Conn
+	body, pad string // a publish frame is {"id":N, body, the send time, pad
+	next      int    // the next command id
 	ok        atomic.Int64
 	failed    atomic.Int64
 	maxOffset atomic.Uint64
 	errText   atomic.Value // string: the first error reply
 }
+
+// pubStep is what the publisher did in one step.
+type pubStep struct {
+	start    time.Time
+	sent     int
+	ok       int
+	failed   int
+	final    uint64 // the highest offset the server gave so far
+	firstErr string
+}
+
+// openPublisher connects the publisher, as user bench-publisher from the
+// connection number after the subscribers'.
+func openPublisher(cfg Options) (*publisher, error) {
+	p := &publisher{next: 2,
+		body: `,"action":"publish","channel":` + strconv.Quote(cfg.Channel) + `,"data":{"t":`,
+		pad:  `,"p":"` + strings.Repeat("x", cfg.Size-len(`{"t":0000000000000000000,"p":""}`)) + `"}}`}
+	pc := cfg
+	pc.Conns, pc.First = 1, cfg.First+cfg.Conns
+	ws, err := newDialer(pc).dial(pc.First, "bench-publisher", p)
+	if err != nil {
+		return nil, fmt.Errorf("publisher: %w", err)
+	}
+	p.ws = ws
+	return p, nil
+}
+
+func (p *publisher) close() { closeAll([]*gws.Conn{p.ws}) }
 
 func (p *publisher) OnMessage(_ *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
@@ -96,127 +213,40 @@ func (p *publisher) OnMessage(_ *gws.Conn, msg *gws.Message) {
 	}
 }
 
-func (p *publisher) firstErr() string {
-	s, _ := p.errText.Load().(string)
-	return s
-}
-
-// publish sends cfg.Rate*cfg.Duration publications at an even pace, each
-// carrying its send time in data.t, then waits for their replies.
-func publish(ctx context.Context, cfg Options) (*publisher, error) {
-	p := new(publisher)
-	pc := cfg
-	pc.Conns, pc.First = 1, cfg.First+cfg.Conns
-	ws, err := newDialer(pc).dial(pc.First, "bench-publisher", p)
-	if err != nil {
-		return nil, fmt.Errorf("publisher: %w", err)
-	}
-	defer closeAll([]*gws.Conn{ws})
-	total := max(1, int(float64(cfg.Rate)*cfg.Duration.Seconds()))
-	head := `{"action":"publish","channel":` + strconv.Quote(cfg.Channel) + `,"data":{"t":`
-	pad := `,"p":"` + strings.Repeat("x", cfg.Size-len(`{"t":0000000000000000000,"p":""}`)) + `"}}`
-	tick := time.NewTicker(max(time.Second/time.Duration(cfg.Rate), time.Millisecond))
+// step sends rate*d publications at an even pace over d, each carrying
+// its send time in data.t, then waits for their replies, at most wait.
+func (p *publisher) step(ctx context.Context, rate int, d, wait time.Duration) (pubStep, error) {
+	ok0, failed0 := p.ok.Load(), p.failed.Load()
+	total := max(1, int(float64(rate)*d.Seconds()))
+	tick := time.NewTicker(max(time.Second/time.Duration(rate), time.Millisecond))
 	defer tick.Stop()
-	p.start = time.Now()
+	s := pubStep{start: time.Now(), sent: total}
 	for sent := 0; sent < total; {
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return s, ctx.Err()
 		case <-tick.C:
 		}
-		due := min(total, int(time.Since(p.start).Seconds()*float64(cfg.Rate))+1)
+		// Publication i goes at (i+1)/rate: the last at d, so that the
+		// deliveries over the time from s.start are the rate asked for.
+		due := min(total, int(time.Since(s.start).Seconds()*float64(rate)))
 		for ; sent < due; sent++ {
-			frame := fmt.Sprintf(`{"id":%d,%s%019d%s`, sent+2, head[1:], time.Now().UnixNano(), pad)
-			if err := ws.WriteMessage(gws.OpcodeText, []byte(frame)); err != nil {
-				return nil, fmt.Errorf("publisher: %w", err)
+			frame := fmt.Sprintf(`{"id":%d%s%019d%s`, p.next, p.body, time.Now().UnixNano(), p.pad)
+			p.next++
+			if err := p.ws.WriteMessage(gws.OpcodeText, []byte(frame)); err != nil {
+				return s, fmt.Errorf("publisher: %w", err)
 			}
 		}
 	}
-	p.sent = total
-	for deadline := time.Now().Add(max(replyTimeout, cfg.Drain)); p.ok.Load()+p.failed.Load() < int64(total) && time.Now().Before(deadline); {
+	answered := func() int64 { return p.ok.Load() - ok0 + p.failed.Load() - failed0 }
+	for deadline := time.Now().Add(wait); answered() < int64(total) && time.Now().Before(deadline); {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return s, ctx.Err()
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return p, nil
-}
-
-// child is one subscriber process of --procs.
-type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-}
-
-// startChildren starts cfg.Procs copies of this binary with --role
-// subscribers, splitting the subscribers, and waits until each is ready.
-func startChildren(ctx context.Context, cfg Options) ([]*child, error) {
-	exe, err := childExe()
-	if err != nil {
-		return nil, err
-	}
-	var children []*child
-	first := cfg.First
-	for p := range cfg.Procs {
-		n := cfg.Conns / cfg.Procs
-		if p < cfg.Conns%cfg.Procs {
-			n++
-		}
-		c, err := startChild(ctx, exe, cfg, first, n)
-		if err != nil {
-			finishChildren(children, 0)
-			return nil, err
-		}
-		children = append(children, c)
-		first += n
-	}
-	return children, nil
-}
-
-func startChild(ctx context.Context, exe string, cfg Options, first, n int) (*child, error) {
-	co := cfg
-	co.First, co.Conns = first, n
-	cmd := exec.CommandContext(ctx, exe, ChildArgs(co)...)
-	cmd.Env = append(cmd.Environ(), childSecretEnv+"="+string(cfg.Secret))
-	cmd.Stderr = cfg.Log
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	if line, err := c.out.ReadString('\n'); err != nil || line != "ready\n" {
-		_ = stdin.Close()
-		_ = cmd.Wait()
-		return nil, fmt.Errorf("subscriber process %d did not get ready", first)
-	}
-	return c, nil
-}
-
-// finishChildren tells each child the final offset and collects results.
-func finishChildren(children []*child, final uint64) ([]groupResult, error) {
-	for _, c := range children {
-		fmt.Fprintln(c.stdin, final)
-	}
-	var out []groupResult
-	var errs []error
-	for _, c := range children {
-		var r groupResult
-		if err := json.NewDecoder(c.out).Decode(&r); err != nil {
-			errs = append(errs, fmt.Errorf("subscriber process: %w", err))
-		}
-		_ = c.stdin.Close()
-		if err := c.cmd.Wait(); err != nil {
-			errs = append(errs, fmt.Errorf("subscriber process: %w", err))
-		}
-		out = append(out, r)
-	}
-	return out, errors.Join(errs...)
+	s.ok, s.failed = int(p.ok.Load()-ok0), int(p.failed.Load()-failed0)
+	s.final = p.maxOffset.Load()
+	s.firstErr, _ = p.errText.Load().(string)
+	return s, nil
 }

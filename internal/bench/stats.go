@@ -99,28 +99,13 @@ type groupResult struct {
 	Buckets     map[int]uint64 `json:"buckets"`    // latency histogram
 }
 
-// fanoutReport is the outcome of a fanout run.
-type fanoutReport struct {
-	Subscribers   int
-	Procs         int
-	Published     int    // publications sent and not refused
-	PublishErrors int    // publications the server refused
-	Unanswered    int    // publications without a reply by the end (counted as published)
-	FirstErr      string // the first refusal
-	Expected      uint64 // Subscribers * Published
-	Received      uint64
-	Lost          uint64 // Expected - Received
-	Duplicates    uint64
-	Gaps          uint64
-	Closed        int
-	Elapsed       time.Duration // first publish to last delivery
-	Latency       *histogram
-	ServerCPU     time.Duration // of --server-pid during the publishing
-}
-
-// add merges the subscriber processes' results; the latency histogram of
-// an in-process group is already r.Latency.
-func (r *fanoutReport) add(results []groupResult, start time.Time) {
+// stepOf is the result of one publishing rate: what the publisher sent in
+// the step and what the subscribers saw of it.
+func stepOf(rate, subscribers int, pub pubStep, results []groupResult) StepResult {
+	r := StepResult{Rate: rate, Subscribers: subscribers, Refused: pub.failed, FirstRefusal: pub.firstErr}
+	r.Unanswered = max(0, pub.sent-pub.ok-pub.failed)
+	r.Published = pub.ok + r.Unanswered // an unanswered publish may still have been accepted
+	hist := new(histogram)
 	var last int64
 	for _, g := range results {
 		r.Received += g.Received
@@ -128,42 +113,33 @@ func (r *fanoutReport) add(results []groupResult, start time.Time) {
 		r.Gaps += g.Gaps
 		r.Closed += g.Closed
 		last = max(last, g.LastAt)
-		if r.Procs > 1 {
-			r.Latency.merge(g.Buckets)
-		}
+		hist.merge(g.Buckets)
 	}
-	r.Expected = uint64(r.Subscribers) * uint64(r.Published)
+	r.Expected = uint64(subscribers) * uint64(r.Published)
 	if r.Expected > r.Received {
 		r.Lost = r.Expected - r.Received
 	}
-	if last > 0 {
-		r.Elapsed = time.Unix(0, last).Sub(start)
+	if elapsed := time.Unix(0, last).Sub(pub.start); last > 0 && elapsed > 0 {
+		r.ElapsedS = seconds(elapsed)
+		r.DeliveriesPerS = perSecond(r.Received, elapsed)
+	}
+	r.P50MS, r.P90MS = ms(hist.quantile(0.5)), ms(hist.quantile(0.9))
+	r.P99MS, r.MaxMS = ms(hist.quantile(0.99)), ms(hist.quantile(1))
+	return r
+}
+
+// withCPU adds the server's CPU time over the step.
+func (r *StepResult) withCPU(cpu time.Duration) {
+	if cpu > 0 {
+		r.ServerCPUMS = ms(cpu)
+		r.ServerCPUUSPerDelivery = perUnitUS(cpu, r.Received)
 	}
 }
 
-// DeliveriesPerSecond is the rate from the first publish to the last
-// delivery.
-func (r *fanoutReport) DeliveriesPerSecond() float64 {
-	if r.Elapsed <= 0 {
-		return 0
-	}
-	return float64(r.Received) / r.Elapsed.Seconds()
-}
-
-func (r *fanoutReport) print(w io.Writer) {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
-	fmt.Fprintf(w, "fanout: %d subscribers in %d process(es); %d publications (%d without a reply), %d refused\n",
-		r.Subscribers, r.Procs, r.Published, r.Unanswered, r.PublishErrors)
-	if r.FirstErr != "" {
-		fmt.Fprintf(w, "first refusal: %s\n", r.FirstErr)
-	}
-	fmt.Fprintf(w, "deliveries: %d of %d (lost %d, duplicates %d, gaps %d); %d connections closed by the server\n",
-		r.Received, r.Expected, r.Lost, r.Duplicates, r.Gaps, r.Closed)
-	fmt.Fprintf(w, "rate: %.0f deliveries/s over %s\n", r.DeliveriesPerSecond(), r.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(w, "latency publish-to-delivery: p50 %s p90 %s p99 %s max %s\n",
-		ms(r.Latency.quantile(0.5)), ms(r.Latency.quantile(0.9)), ms(r.Latency.quantile(0.99)), ms(r.Latency.quantile(1)))
-	if r.ServerCPU > 0 && r.Received > 0 {
-		fmt.Fprintf(w, "server CPU: %s, %.2f µs per delivery\n", r.ServerCPU,
-			float64(r.ServerCPU.Microseconds())/float64(r.Received))
-	}
+// summary writes r for a reader, on two lines.
+func (r *StepResult) summary(w io.Writer, name string) {
+	fmt.Fprintf(w, "%s: rate %d/s to %d subscribers: %d of %d delivered (lost %d, duplicates %d, gaps %d, closed %d, refused %d), %.0f deliveries/s\n",
+		name, r.Rate, r.Subscribers, r.Received, r.Expected, r.Lost, r.Duplicates, r.Gaps, r.Closed, r.Refused, r.DeliveriesPerS)
+	fmt.Fprintf(w, "%s: latency p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms; server CPU %.2f µs per delivery\n",
+		name, r.P50MS, r.P90MS, r.P99MS, r.MaxMS, r.ServerCPUUSPerDelivery)
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -127,27 +125,30 @@ func scanUint(b []byte, key string) (uint64, bool) {
 	return n, j > 0
 }
 
-// group is a set of subscribers held by one process.
+// group is a set of subscribers held by one process, with the latency
+// histogram they share.
 type group struct {
 	subs  []*subscriber
 	conns []*gws.Conn
 	hist  *histogram
+	prev  groupResult // the counts at the previous delta
 }
 
-// openGroup opens cfg.Conns subscribers; channelOf names each one's channel.
-func openGroup(ctx context.Context, cfg Options, hist *histogram, channelOf func(i int) string) (*group, error) {
+// openGroup opens cfg.Conns subscribers, connection k (from cfg.First) on
+// cfg.channelOf(k).
+func openGroup(ctx context.Context, cfg Options) (*group, error) {
 	d := newDialer(cfg)
-	g := &group{subs: make([]*subscriber, cfg.Conns), conns: make([]*gws.Conn, cfg.Conns), hist: hist}
+	g := &group{subs: make([]*subscriber, cfg.Conns), conns: make([]*gws.Conn, cfg.Conns), hist: new(histogram)}
 	var opened atomic.Int64
 	err := openAll(ctx, cfg.Conns, cfg.Concurrency, func(i int) error {
 		k := cfg.First + i
-		s := newSubscriber(hist)
+		s := newSubscriber(g.hist)
 		ws, err := d.dial(k, "bench-"+strconv.Itoa(k%cfg.Users), s)
 		if err != nil {
 			return err
 		}
 		g.subs[i], g.conns[i] = s, ws
-		if err := s.subscribe(ctx, ws, channelOf(k)); err != nil {
+		if err := s.subscribe(ctx, ws, cfg.channelOf(k)); err != nil {
 			return err
 		}
 		opened.Add(1)
@@ -162,42 +163,8 @@ func openGroup(ctx context.Context, cfg Options, hist *histogram, channelOf func
 
 func (g *group) close() { closeAll(g.conns) }
 
-// closedCount counts connections that ended while held.
-func (g *group) closedCount() int {
-	n := 0
-	for _, s := range g.subs {
-		if s != nil && s.closed.Load() {
-			n++
-		}
-	}
-	return n
-}
-
-// runIdle opens idle subscribed connections, holds them for cfg.Duration
-// (or until ctx ends), then closes them.
-func runIdle(ctx context.Context, cfg Options, stdout io.Writer) error {
-	start := time.Now()
-	g, err := openGroup(ctx, cfg, nil, func(i int) string {
-		if cfg.Channels == 1 {
-			return cfg.Channel
-		}
-		return cfg.Channel + "." + strconv.Itoa(i%cfg.Channels)
-	})
-	if err != nil {
-		return err
-	}
-	defer g.close()
-	fmt.Fprintf(stdout, "idle: %d connections open and subscribed in %s\n", cfg.Conns, time.Since(start).Round(time.Millisecond))
-	select {
-	case <-ctx.Done():
-	case <-time.After(cfg.Duration):
-	}
-	fmt.Fprintf(stdout, "idle: held for %s; %d closed meanwhile by the server\n", time.Since(start).Round(time.Second), g.closedCount())
-	return nil
-}
-
-// waitFinal waits until every subscriber has seen offset final, at most
-// drain.
+// waitFinal waits until every subscriber still open has seen offset
+// final, at most drain.
 func (g *group) waitFinal(ctx context.Context, final uint64, drain time.Duration) {
 	deadline := time.Now().Add(drain)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -215,9 +182,9 @@ func (g *group) waitFinal(ctx context.Context, final uint64, drain time.Duration
 	}
 }
 
-// result sums the group's counters; missing counts offsets up to final
-// that a subscriber never saw after its last one.
-func (g *group) result(final uint64) groupResult {
+// total sums the group's counters since it opened; missing counts offsets
+// up to final that a subscriber never saw after its last one.
+func (g *group) total(final uint64) groupResult {
 	r := groupResult{Subscribers: len(g.subs), Buckets: g.hist.sparse()}
 	for _, s := range g.subs {
 		r.Received += s.received.Load()
@@ -234,32 +201,21 @@ func (g *group) result(final uint64) groupResult {
 	return r
 }
 
-// runSubscriberChild is one subscriber process of --procs: it opens its
-// subscribers, says "ready", reads "final N" from stdin, waits for the
-// deliveries and writes its result as JSON.
-func runSubscriberChild(ctx context.Context, cfg Options, stdin io.Reader, stdout io.Writer) error {
-	hist := new(histogram)
-	g, err := openGroup(ctx, cfg, hist, func(int) string { return cfg.Channel })
-	if err != nil {
-		return err
+// delta returns what the group saw since the previous delta (since it
+// opened, the first time): one step of a ramp.
+func (g *group) delta(final uint64) groupResult {
+	cur := g.total(final)
+	d := cur
+	d.Received -= g.prev.Received
+	d.Duplicates -= g.prev.Duplicates
+	d.Gaps -= g.prev.Gaps
+	d.Closed -= g.prev.Closed
+	d.Buckets = make(map[int]uint64, len(cur.Buckets))
+	for i, c := range cur.Buckets {
+		if c > g.prev.Buckets[i] {
+			d.Buckets[i] = c - g.prev.Buckets[i]
+		}
 	}
-	defer g.close()
-	fmt.Fprintln(stdout, "ready")
-	lines := make(chan string, 1)
-	go func() {
-		var line string
-		_, _ = fmt.Fscanln(stdin, &line)
-		lines <- line
-	}()
-	var final uint64
-	select {
-	case line := <-lines:
-		final, _ = strconv.ParseUint(line, 10, 64)
-	case <-ctx.Done():
-	}
-	g.waitFinal(ctx, final, cfg.Drain)
-	return json.NewEncoder(stdout).Encode(g.result(final))
+	g.prev = cur
+	return d
 }
-
-// childExe is the program the --procs children run: this binary.
-var childExe = os.Executable
