@@ -99,7 +99,7 @@ func (c *conn) handle(frame []byte) {
 // sending after rate_limited answers is closed with 4029.
 func (c *conn) admit() *cmdError {
 	now := time.Now()
-	if c.limiter.AllowN(now, 1) {
+	if c.msgRate.AllowN(now, 1) {
 		c.rateDenied = 0
 		return nil
 	}
@@ -109,7 +109,7 @@ func (c *conn) admit() *cmdError {
 		c.closeWith(protocol.CloseRateLimitAbuse, protocol.CloseCodes[protocol.CloseRateLimitAbuse])
 	}
 	c.svc.metrics.rateLimited.WithLabelValues("command").Inc()
-	r := c.limiter.ReserveN(now, 1)
+	r := c.msgRate.ReserveN(now, 1)
 	wait := r.DelayFrom(now)
 	r.CancelAt(now)
 	return &cmdError{code: protocol.CodeRateLimited, message: "too many messages", retryAfter: wait, reason: "messages_per_minute"}

@@ -50,7 +50,7 @@ type conn struct {
 	notified time.Time // the expiry refresh_required was sent for
 
 	// Owned by the command being run (commands run one at a time).
-	limiter    *rate.Limiter
+	msgRate    *rate.Limiter // limits.messages_per_minute and limits.burst
 	violations int
 	violStart  time.Time
 	rateDenied int // rate_limited answers in a row
@@ -93,7 +93,7 @@ func (s *Server) newConn(h *handshake) *conn {
 		origin:    h.origin,
 		opened:    time.Now(),
 		claims:    h.claims,
-		limiter:   rate.NewLimiter(rate.Limit(float64(l.MessagesPerMinute)/60), l.Burst),
+		msgRate:   rate.NewLimiter(rate.Limit(float64(l.MessagesPerMinute)/60), l.Burst),
 	}
 	c.lastRead.Store(c.opened.UnixNano())
 	return c

@@ -93,8 +93,8 @@ func (s *Server) Reload(cfg Config) error {
 	_ = old.verifier.Close()
 	l := cfg.Limits
 	for _, c := range s.reg.snapshot() {
-		c.limiter.SetLimit(rate.Limit(float64(l.MessagesPerMinute) / 60))
-		c.limiter.SetBurst(l.Burst)
+		c.msgRate.SetLimit(rate.Limit(float64(l.MessagesPerMinute) / 60))
+		c.msgRate.SetBurst(l.Burst)
 		c.recheck("permission removed by the server's configuration")
 	}
 	s.log.Info("configuration reloaded", "event", "config_reloaded", "connections", s.Connections())

@@ -28,13 +28,13 @@ var (
 //
 // The set is replaced whole (an atomic pointer), never edited, so readers
 // need no lock. Fetches run in the refresh goroutine and, for an unknown kid,
-// in Verify itself; the limiter bounds the latter.
+// in Verify itself; unknownKIDs bounds the latter.
 type jwksSource struct {
-	url     string
-	client  *http.Client
-	timeout time.Duration
-	log     *slog.Logger
-	limiter *rate.Limiter // fetches caused by unknown kids
+	url         string
+	client      *http.Client
+	timeout     time.Duration
+	log         *slog.Logger
+	unknownKIDs *rate.Limiter // bounds the fetches caused by unknown kids
 
 	keys atomic.Pointer[jwkset.Storage] // nil until the first good fetch
 
@@ -50,11 +50,11 @@ func newJWKSSource(ctx context.Context, c Config) *jwksSource {
 		timeout = client.Timeout
 	}
 	s := &jwksSource{
-		url:     c.JWKSURL,
-		client:  client,
-		timeout: timeout,
-		log:     c.Logger.With("jwks_url", c.JWKSURL),
-		limiter: rate.NewLimiter(rate.Every(c.JWKSRefreshUnknownKIDRate), 1),
+		url:         c.JWKSURL,
+		client:      client,
+		timeout:     timeout,
+		log:         c.Logger.With("jwks_url", c.JWKSURL),
+		unknownKIDs: rate.NewLimiter(rate.Every(c.JWKSRefreshUnknownKIDRate), 1),
 	}
 	// The refresh lives until close; ctx only bounds the first fetch.
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -108,10 +108,10 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 }
 
 // key returns the verification key named kid for a token signed with alg.
-// An unknown kid causes one fetch, at most once per limiter period.
+// An unknown kid causes one fetch, at most once per unknownKIDs period.
 func (s *jwksSource) key(ctx context.Context, kid, alg string) (crypto.PublicKey, error) {
 	jwk, err := s.read(ctx, kid)
-	if errors.Is(err, errKIDUnknown) && s.limiter.Allow() {
+	if errors.Is(err, errKIDUnknown) && s.unknownKIDs.Allow() {
 		s.log.Debug("auth: unknown kid; fetching the JWKS")
 		if ferr := s.fetch(ctx); ferr != nil {
 			s.log.Warn("auth: JWKS fetch for an unknown kid failed", "error", ferr)
