@@ -53,7 +53,7 @@ const brokerTimeout = 5 * time.Second
 // connection stay up.
 func (c *conn) handle(frame []byte) {
 	action, result := "invalid", "ok"
-	defer func() { c.svc.metrics.commands.WithLabelValues(action, result).Inc() }()
+	defer func() { c.svc.metrics.Commands.WithLabelValues(action, result).Inc() }()
 	var cmd protocol.Command
 	defer func() {
 		if p := recover(); p != nil {
@@ -108,7 +108,7 @@ func (c *conn) admit() *cmdError {
 		c.svc.log.Warn("rate limit abuse", "event", "limit_hit", "limit", "rate_abuse", "request_id", c.requestID, "client", c.id, "ip", c.ip)
 		c.closeWith(protocol.CloseRateLimitAbuse, protocol.CloseCodes[protocol.CloseRateLimitAbuse])
 	}
-	c.svc.metrics.rateLimited.WithLabelValues("command").Inc()
+	c.svc.metrics.RateLimited.WithLabelValues("command").Inc()
 	r := c.msgRate.ReserveN(now, 1)
 	wait := r.DelayFrom(now)
 	r.CancelAt(now)
@@ -163,7 +163,7 @@ func (c *conn) logRefusal(rid string, cmd *protocol.Command, e *cmdError) {
 // violate counts an invalid or forbidden message; more than
 // limits.max_violations in a minute closes the connection with 1008.
 func (c *conn) violate(now time.Time) {
-	c.svc.metrics.violations.Inc()
+	c.svc.metrics.Violations.Inc()
 	if now.Sub(c.violStart) > time.Minute {
 		c.violStart, c.violations = now, 0
 	}
@@ -341,7 +341,7 @@ func (c *conn) publish(cmd *protocol.Command) (any, *cmdError) {
 		c.s.brokerFailed("publish", err)
 		return nil, brokerError(err)
 	}
-	c.svc.metrics.publications.WithLabelValues("client").Inc()
+	c.svc.metrics.Publications.WithLabelValues("client").Inc()
 	c.s.auditPublish(rule, cmd.Channel, user, c.id, len(data))
 	return protocol.PublishResult{Offset: pos.Offset}, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/internal/hub"
+	"github.com/rampart-rt/rampart/internal/metrics"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
 )
@@ -178,7 +179,7 @@ func (c *conn) enqueue(f frame) bool {
 		if f.op != gws.OpcodeText {
 			return false // a control frame (ping, pong) is not worth a close
 		}
-		c.svc.metrics.queueDrops.WithLabelValues("slow_consumer").Inc()
+		c.svc.metrics.QueueDrops.WithLabelValues("slow_consumer").Inc()
 		c.svc.log.Warn("slow consumer", "event", "slow_consumer", "client", c.id, "ip", c.ip, "request_id", c.requestID)
 		c.closeWith(protocol.CloseSlowConsumer, protocol.CloseCodes[protocol.CloseSlowConsumer])
 		return false
@@ -404,9 +405,9 @@ func (c *conn) closed(err error) {
 		undelivered, code, reason = sent, 0, sentWhy+": close frame not delivered, connection dropped"
 	}
 	if _, known := protocol.CloseCodes[code]; known || code == 0 {
-		c.svc.metrics.closes.WithLabelValues(codeLabel(code)).Inc()
+		c.svc.metrics.Closes.WithLabelValues(metrics.CodeLabel(code)).Inc()
 	} else {
-		c.svc.metrics.closes.WithLabelValues("other").Inc()
+		c.svc.metrics.Closes.WithLabelValues("other").Inc()
 	}
 	c.svc.log.Info("connection closed", "event", "connection_closed", "request_id", c.requestID,
 		"client", c.id, "user", user, "ip", c.ip, "origin", c.origin,

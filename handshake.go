@@ -106,7 +106,7 @@ func (s *Server) checkCapacity(w http.ResponseWriter, r *http.Request, h *handsh
 		return s.limiterDown(w, r, err)
 	}
 	if !ok {
-		s.metrics.rateLimited.WithLabelValues("handshake").Inc()
+		s.metrics.RateLimited.WithLabelValues("handshake").Inc()
 		w.Header().Set("Retry-After", retryAfter(wait))
 		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "handshakes_per_ip_per_minute")
 		return false
@@ -116,7 +116,7 @@ func (s *Server) checkCapacity(w http.ResponseWriter, r *http.Request, h *handsh
 		return s.limiterDown(w, r, err)
 	}
 	if !ok {
-		s.metrics.rateLimited.WithLabelValues("ip_connections").Inc()
+		s.metrics.RateLimited.WithLabelValues("ip_connections").Inc()
 		w.Header().Set("Retry-After", "30")
 		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "max_connections_per_ip")
 		return false
@@ -162,7 +162,7 @@ func (s *Server) checkUser(w http.ResponseWriter, r *http.Request, h *handshake)
 		return s.limiterDown(w, r, err)
 	}
 	if !ok {
-		s.metrics.rateLimited.WithLabelValues("user_connections").Inc()
+		s.metrics.RateLimited.WithLabelValues("user_connections").Inc()
 		w.Header().Set("Retry-After", "30")
 		s.reject(w, r, http.StatusTooManyRequests, "rate_limited", "max_connections_per_user")
 		return false
@@ -303,7 +303,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, code
 		id = s.newRequestID()
 		w.Header().Set("X-Request-Id", id)
 	}
-	s.metrics.handshakes.WithLabelValues("rejected", code).Inc()
+	s.metrics.Handshakes.WithLabelValues("rejected", code).Inc()
 	s.log.Info("handshake rejected",
 		"event", "handshake_rejected", "status", status, "code", code, "reason", reason,
 		"request_id", id, "ip", s.st().clientIP.ClientIP(r.RemoteAddr, r.Header).String(), "origin", r.Header.Get("Origin"),
@@ -332,7 +332,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
 			"ip", h.ip, "user_agent", r.UserAgent(), "error", err.Error())
 		return // the deferred release gives back what h holds
 	}
-	s.metrics.handshakes.WithLabelValues("accepted", "ok").Inc()
+	s.metrics.Handshakes.WithLabelValues("accepted", "ok").Inc()
 	c := s.newConn(h)
 	c.held, h.held = h.held, held{}
 	c.attach(ws, r.UserAgent())

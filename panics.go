@@ -26,7 +26,7 @@ var errPanic = errors.New("rampart: contained panic")
 
 // panicked logs and counts a recovered panic.
 func (s *Server) panicked(p any, where, requestID, client string) {
-	s.metrics.panics.WithLabelValues(where).Inc()
+	s.metrics.Panics.WithLabelValues(where).Inc()
 	v := fmt.Sprint(p)
 	if len(v) > 200 {
 		v = v[:200]

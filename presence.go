@@ -100,6 +100,6 @@ func (s *Server) presenceOf(ctx context.Context, rule *policy.Rule, channel stri
 }
 
 func (s *Server) brokerFailed(op string, err error) {
-	s.metrics.brokerErrors.WithLabelValues(op).Inc()
+	s.metrics.BrokerErrors.WithLabelValues(op).Inc()
 	s.log.Warn("broker call failed", "event", "broker_error", "op", op, "error", err.Error())
 }

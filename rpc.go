@@ -67,7 +67,7 @@ func (c *conn) rpc(cmd *protocol.Command) (any, *cmdError) {
 func (c *conn) finishRPC(call *protocol.Command, req rpcRequest) {
 	res, e := c.s.callBackend(req)
 	if e != nil {
-		c.svc.metrics.commands.WithLabelValues("rpc_call", string(e.code)).Inc()
+		c.svc.metrics.Commands.WithLabelValues("rpc_call", string(e.code)).Inc()
 		c.fail(call, e)
 		return
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/rampart-rt/rampart/broker/memory"
 	"github.com/rampart-rt/rampart/internal/httpapi"
 	"github.com/rampart-rt/rampart/internal/hub"
+	"github.com/rampart-rt/rampart/internal/metrics"
 	"github.com/rampart-rt/rampart/limits"
 	"github.com/rampart-rt/rampart/protocol"
 )
@@ -65,7 +66,7 @@ type Server struct {
 // registry.
 type services struct {
 	log     *slog.Logger
-	metrics *metrics
+	metrics *metrics.Set
 	hub     *hub.Hub[*conn]
 	broker  broker.Broker
 }
@@ -91,7 +92,7 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s.setupMetrics()
-	s.log = slog.New(newLimitedHandler(s.log.Handler(), s.metrics.logsSuppressed.Inc))
+	s.log = slog.New(newLimitedHandler(s.log.Handler(), s.metrics.LogsSuppressed.Inc))
 	st, err := s.newState(cfg, c)
 	if err != nil {
 		return nil, err
@@ -108,8 +109,8 @@ func New(cfg Config) (*Server, error) {
 	s.backends = newBackends(s.log, s.broker, s.limiter)
 	s.hub = hub.New[*conn](hub.Options{Broker: s.broker, Queue: cfg.Limits.SendQueue, Timeout: brokerTimeout,
 		Delivered: func(n int, published time.Time) {
-			s.metrics.deliveries.Add(float64(n))
-			s.metrics.latency.Observe(time.Since(published).Seconds())
+			s.metrics.Deliveries.Add(float64(n))
+			s.metrics.Latency.Observe(time.Since(published).Seconds())
 		}})
 	if err := s.broker.Run(s.deliver); err != nil {
 		s.closeParts()
@@ -133,7 +134,7 @@ func (s *Server) setupMetrics() {
 	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		s.gatherer = g
 	}
-	s.metrics = newMetrics(reg, func() float64 { return float64(s.reg.count()) })
+	s.metrics = metrics.New(reg, func() float64 { return float64(s.reg.count()) })
 }
 
 func (s *Server) newUpgrader(l Limits, subprotocols []string) *gws.Upgrader {

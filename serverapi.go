@@ -97,7 +97,7 @@ func (s *Server) publishAsServer(ctx context.Context, channel string, data []byt
 		s.brokerFailed("publish", err)
 		return broker.Position{}, brokerError(err)
 	}
-	s.metrics.publications.WithLabelValues("api").Inc()
+	s.metrics.Publications.WithLabelValues("api").Inc()
 	s.auditPublish(rule, channel, "", "api", len(data))
 	return pos, nil
 }
