@@ -37,29 +37,25 @@ func (c *Client) History(ctx context.Context, channel string, limit int) ([]Publ
 	if limit != 0 {
 		cmd.Limit = &limit
 	}
-	var res struct {
-		Publications []wirePublication `json:"publications"`
-		Offset       uint64            `json:"offset"`
-		Epoch        string            `json:"epoch"`
-	}
+	var res protocol.HistoryResult
 	if err := c.do(ctx, cmd, &res); err != nil {
 		return nil, Position{}, err
 	}
-	pubs := make([]Publication, len(res.Publications))
-	for i, p := range res.Publications {
-		pubs[i] = p.publication(channel, res.Epoch)
-	}
-	return pubs, Position{Offset: res.Offset, Epoch: res.Epoch}, nil
+	return publications(channel, res.Epoch, res.Publications), Position{Offset: res.Offset, Epoch: res.Epoch}, nil
 }
 
 // Presence returns the connections subscribed to channel (only on channels
 // whose rule keeps presence).
 func (c *Client) Presence(ctx context.Context, channel string) ([]PresenceEntry, error) {
-	var res struct {
-		Clients []PresenceEntry `json:"clients"`
+	var res protocol.PresenceResult
+	if err := c.do(ctx, protocol.Command{Action: protocol.ActionPresence, Channel: channel}, &res); err != nil {
+		return nil, err
 	}
-	err := c.do(ctx, protocol.Command{Action: protocol.ActionPresence, Channel: channel}, &res)
-	return res.Clients, err
+	out := make([]PresenceEntry, len(res.Clients))
+	for i, e := range res.Clients {
+		out[i] = PresenceEntry(e)
+	}
+	return out, nil
 }
 
 // RPC calls method on the server's RPC backend with data (encoded with
@@ -74,9 +70,7 @@ func (c *Client) RPC(ctx context.Context, method string, data, out any) error {
 		}
 		cmd.Data = raw
 	}
-	var res struct {
-		Data json.RawMessage `json:"data"`
-	}
+	var res protocol.RPCResult
 	if err := c.do(ctx, cmd, &res); err != nil {
 		return err
 	}
@@ -114,41 +108,60 @@ func (c *Client) do(ctx context.Context, cmd protocol.Command, out any) error {
 	return nil
 }
 
-// wirePublication is a publication inside a result.
-type wirePublication struct {
-	Offset uint64          `json:"offset"`
-	Data   json.RawMessage `json:"data"`
-	Info   *wireInfo       `json:"info"`
-}
-
-func (p wirePublication) publication(channel, epoch string) Publication {
-	pub := Publication{Channel: channel, Offset: p.Offset, Epoch: epoch, Data: p.Data}
+// publication is p, a publication of a result, as a Publication of
+// channel in epoch.
+func publication(channel, epoch string, p protocol.Publication) Publication {
+	pub := Publication{Channel: channel, Offset: p.Offset, Epoch: epoch, Data: json.RawMessage(p.Data)}
 	if p.Info != nil {
 		pub.User = p.Info.User
 	}
 	return pub
 }
 
-// onPush handles a push, on the reader of s.
-func (c *Client) onPush(s *session, f *frame) {
-	switch f.Push {
+// publications converts a result's publications, oldest first.
+func publications(channel, epoch string, ps []protocol.Publication) []Publication {
+	out := make([]Publication, len(ps))
+	for i, p := range ps {
+		out[i] = publication(channel, epoch, p)
+	}
+	return out
+}
+
+// onPush handles the push named name, whose whole frame is raw, on the
+// reader of s. It fails when the push does not decode.
+func (c *Client) onPush(s *session, name string, raw []byte) error {
+	switch name {
 	case protocol.PushPublication:
-		pub := wirePublication{Offset: f.Offset, Data: f.Data, Info: f.Info}.publication(f.Channel, f.Epoch)
-		if sub := c.subscription(s, f.Channel); sub != nil {
-			sub.receive(s, pub)
-		}
+		return decodeThen(raw, func(p protocol.PublicationPush) {
+			if sub := c.subscription(s, p.Channel); sub != nil {
+				sub.receive(s, publication(p.Channel, p.Epoch, protocol.Publication{Offset: p.Offset, Data: p.Data, Info: p.Info}))
+			}
+		})
 	case protocol.PushRefreshRequired:
 		select {
 		case c.refresh <- struct{}{}:
 		default: // a refresh is already due
 		}
 	case protocol.PushUnsubscribe:
-		if sub := c.subscription(s, f.Channel); sub != nil {
-			sub.end("server: " + f.Reason)
-		}
+		return decodeThen(raw, func(p protocol.UnsubscribePush) {
+			if sub := c.subscription(s, p.Channel); sub != nil {
+				sub.end("server: " + p.Reason)
+			}
+		})
 	default:
-		c.log.Debug("unknown push ignored", "push", f.Push)
+		c.log.Debug("unknown push ignored", "push", name)
 	}
+	return nil
+}
+
+// decodeThen decodes raw into a T and hands it to f.
+func decodeThen[T any](raw []byte, f func(T)) error {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	f(v)
+	return nil
 }
 
 // subscription returns the subscription to channel that is live on s.

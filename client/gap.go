@@ -188,18 +188,11 @@ func (sub *Subscription) history(s *session, from Position, to uint64) ([]Public
 		if err != nil {
 			return nil, "", err
 		}
-		var res struct {
-			Publications []wirePublication `json:"publications"`
-			Epoch        string            `json:"epoch"`
-		}
+		var res protocol.HistoryResult
 		if err := json.Unmarshal(raw, &res); err != nil {
 			return nil, "", fmt.Errorf("client: history: decoding the result: %w", err)
 		}
-		pubs := make([]Publication, len(res.Publications))
-		for i, p := range res.Publications {
-			pubs[i] = p.publication(sub.channel, res.Epoch)
-		}
-		return pubs, res.Epoch, nil
+		return publications(sub.channel, res.Epoch, res.Publications), res.Epoch, nil
 	}
 }
 

@@ -127,9 +127,7 @@ func publishOn(ctx context.Context, s *session, cmd protocol.Command) (uint64, e
 	if err != nil {
 		return 0, err
 	}
-	var res struct {
-		Offset uint64 `json:"offset"`
-	}
+	var res protocol.PublishResult
 	if err := json.Unmarshal(raw, &res); err != nil {
 		return 0, fmt.Errorf("client: publish: decoding the result: %w", err)
 	}

@@ -80,9 +80,7 @@ func (c *Client) refreshToken(s *session) {
 		c.log.Warn("token refresh failed", "error", err.Error())
 		return
 	}
-	var r struct {
-		ExpiresAt int64 `json:"expires_at"`
-	}
+	var r protocol.RefreshResult
 	_ = json.Unmarshal(res, &r)
 	c.mu.Lock()
 	if c.sess == s && r.ExpiresAt > 0 {

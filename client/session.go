@@ -146,13 +146,10 @@ func handshakeError(resp *http.Response) *HandshakeError {
 		e.RetryAfter = time.Duration(secs) * time.Second
 	}
 	if resp.Body != nil {
-		var body struct {
-			Error     string `json:"error"`
-			RequestID string `json:"request_id"`
-		}
+		var body protocol.APIError
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		if json.Unmarshal(b, &body) == nil {
-			e.Code = body.Error
+			e.Code = string(body.Error)
 			if e.RequestID == "" {
 				e.RequestID = body.RequestID
 			}
@@ -242,48 +239,54 @@ func (s *session) OnPing(_ *gws.Conn, payload []byte) {
 // OnPong implements gws.Event.
 func (s *session) OnPong(*gws.Conn, []byte) {}
 
-// OnMessage implements gws.Event: one server frame, on the reader.
+// OnMessage implements gws.Event: one server frame, on the reader. A frame
+// that does not decode closes the connection.
 func (s *session) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	var f frame
-	if msg.Opcode != gws.OpcodeText || json.Unmarshal(msg.Bytes(), &f) != nil {
-		s.c.log.Warn("server sent a frame that is not a JSON object; closing")
-		_ = ws.WriteClose(protocol.CloseUnsupportedData, nil)
-		return
-	}
-	if !s.greeted {
-		s.greet(ws, &f)
-		return
-	}
+	ok := msg.Opcode == gws.OpcodeText && json.Unmarshal(msg.Bytes(), &f) == nil
 	switch {
+	case !ok:
+	case !s.greeted:
+		ok = s.greet(ws, msg.Bytes())
 	case f.Push != "":
-		s.c.onPush(s, &f)
+		ok = s.c.onPush(s, f.Push, msg.Bytes()) == nil
 	case f.ID != 0:
 		s.onReply(&f)
 	case f.Error != nil:
 		s.c.log.Warn("server refused a frame it could not read", "code", f.Error.Code, "request_id", f.Error.RequestID)
 	}
+	if !ok {
+		s.c.log.Warn("server sent a frame that does not decode; closing")
+		_ = ws.WriteClose(protocol.CloseUnsupportedData, nil)
+	}
 }
 
-// greet reads the welcome, which must be the first frame.
-func (s *session) greet(ws *gws.Conn, f *frame) {
-	if f.Push != protocol.PushWelcome {
+// greet reads the welcome, which must be the first frame; false when raw
+// is a welcome that does not decode.
+func (s *session) greet(ws *gws.Conn, raw []byte) bool {
+	var p protocol.Welcome
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return false
+	}
+	if p.Push != protocol.PushWelcome {
 		s.c.log.Warn("first frame is not a welcome push; closing")
 		_ = ws.WriteClose(protocol.CloseProtocolError, nil)
-		return
+		return true
 	}
 	s.greeted = true
 	w := Welcome{
-		Client:            f.Client,
-		User:              f.User,
-		MaxMessageBytes:   f.Limits.MaxMessageBytes,
-		MessagesPerMinute: f.Limits.MessagesPerMinute,
+		Client:            p.Client,
+		User:              p.User,
+		MaxMessageBytes:   p.Limits.MaxMessageBytes,
+		MessagesPerMinute: p.Limits.MessagesPerMinute,
 	}
-	if f.ExpiresAt > 0 {
-		w.ExpiresAt = time.UnixMilli(f.ExpiresAt)
+	if p.ExpiresAt > 0 {
+		w.ExpiresAt = time.UnixMilli(p.ExpiresAt)
 	}
 	s.maxMsg.Store(int64(w.MaxMessageBytes))
 	s.welcome <- w
+	return true
 }
 
 func (s *session) onReply(f *frame) {
@@ -295,51 +298,29 @@ func (s *session) onReply(f *frame) {
 		return // an abandoned call
 	}
 	if f.Error != nil {
-		cl.finish(nil, f.Error.toError())
+		cl.finish(nil, replyError(f.Error))
 		return
 	}
 	cl.finish(f.Result, nil)
 }
 
-// frame is any server frame, decoded loosely.
+// frame is any server frame: a reply (id, and result or error) or a push
+// (push), whose own fields are decoded into its protocol type by onPush.
 type frame struct {
-	ID        uint64          `json:"id"`
-	Result    json.RawMessage `json:"result"`
-	Error     *wireError      `json:"error"`
-	Push      string          `json:"push"`
-	Channel   string          `json:"channel"`
-	Offset    uint64          `json:"offset"`
-	Epoch     string          `json:"epoch"`
-	Data      json.RawMessage `json:"data"`
-	Info      *wireInfo       `json:"info"`
-	Reason    string          `json:"reason"`
-	ExpiresAt int64           `json:"expires_at"`
-	Client    string          `json:"client"`
-	User      string          `json:"user"`
-	Limits    struct {
-		MaxMessageBytes   int `json:"max_message_bytes"`
-		MessagesPerMinute int `json:"messages_per_minute"`
-	} `json:"limits"`
+	ID     uint64          `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *protocol.Error `json:"error"`
+	Push   string          `json:"push"`
 }
 
-type wireError struct {
-	Code         string `json:"code"`
-	Message      string `json:"message"`
-	RequestID    string `json:"request_id"`
-	RetryAfterMS int64  `json:"retry_after_ms"`
-}
-
-func (e *wireError) toError() *Error {
+// replyError is the *Error of an error reply.
+func replyError(e *protocol.Error) *Error {
 	return &Error{
-		Code:       protocol.Code(e.Code),
+		Code:       e.Code,
 		Message:    e.Message,
 		RequestID:  e.RequestID,
 		RetryAfter: time.Duration(e.RetryAfterMS) * time.Millisecond,
 	}
-}
-
-type wireInfo struct {
-	User string `json:"user"`
 }
 
 // call is one command waiting for its reply.

@@ -141,13 +141,6 @@ func (sub *Subscription) command() protocol.Command {
 	return cmd
 }
 
-type subscribeResult struct {
-	Offset       uint64            `json:"offset"`
-	Epoch        string            `json:"epoch"`
-	Recovered    bool              `json:"recovered"`
-	Publications []wirePublication `json:"publications"`
-}
-
 // onSubscribed handles the reply to subscribe, on the reader of s, before
 // any publication that follows it.
 func (sub *Subscription) onSubscribed(s *session, result json.RawMessage, err error, abandoned bool) {
@@ -155,7 +148,7 @@ func (sub *Subscription) onSubscribed(s *session, result json.RawMessage, err er
 		sub.refused(s, err)
 		return
 	}
-	var res subscribeResult
+	var res protocol.SubscribeResult
 	if err := json.Unmarshal(result, &res); err != nil {
 		sub.c.log.Error("subscribe result unreadable", "channel", sub.channel, "error", err.Error())
 		return
@@ -203,7 +196,7 @@ func (sub *Subscription) refused(s *session, err error) {
 // apply takes the subscribe result: the position, and the publications
 // recovered or the loss. It ends a gap's filling left from the last
 // connection: the result covers what the filler had not handed on.
-func (sub *Subscription) apply(res *subscribeResult) {
+func (sub *Subscription) apply(res *protocol.SubscribeResult) {
 	now := Position{Offset: res.Offset, Epoch: res.Epoch}
 	var events []func()
 	sub.out.Lock()
@@ -214,7 +207,7 @@ func (sub *Subscription) apply(res *subscribeResult) {
 	switch {
 	case recovering && res.Recovered:
 		for _, p := range res.Publications {
-			if ev := sub.take(p.publication(sub.channel, res.Epoch)); ev != nil {
+			if ev := sub.take(publication(sub.channel, res.Epoch, p)); ev != nil {
 				events = append(events, ev...)
 				recovered++
 			}
