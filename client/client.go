@@ -50,6 +50,15 @@ type Config struct {
 	// overlap and StateClosed is the last; it must not block, nor call
 	// Close.
 	OnState func(State)
+	// OnServerSubscribe, when set, is told of every subscription the
+	// server makes for a connection on its own (a server-side
+	// subscription: a subscribe push), before any of its publications, on
+	// the handlers' goroutine. It returns the handler of the
+	// subscription's publications and, as Subscribe takes them, its
+	// options (OnRecoveryFailed, OnUnsubscribed). Without it, or with a
+	// nil handler, the publications are dropped. Such a subscription ends
+	// with its connection (see the package doc).
+	OnServerSubscribe func(sub *Subscription) (func(Publication), []SubscribeOption)
 }
 
 // RateLimitBackoff is the least the client waits before reconnecting after

@@ -142,6 +142,8 @@ func (c *Client) onPush(s *session, name string, raw []byte) error {
 		case c.refresh <- struct{}{}:
 		default: // a refresh is already due
 		}
+	case protocol.PushSubscribe:
+		return decodeThen(raw, func(p protocol.SubscribePush) { c.serverSubscribed(s, p) })
 	case protocol.PushUnsubscribe:
 		return decodeThen(raw, func(p protocol.UnsubscribePush) {
 			if sub := c.subscription(s, p.Channel); sub != nil {

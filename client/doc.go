@@ -32,14 +32,32 @@
 // position of the old epoch, now the new epoch's position just before that
 // publication) and delivery goes on in the new epoch.
 //
-// After a reconnect the client subscribes again with the position of the
-// last publication it handed on; when the server cannot recover what was
+// After a reconnect the client subscribes again (to the channels it
+// subscribed to itself) with the position of the last publication it
+// handed on; when the server cannot recover what was
 // missed (history too short, or the channel's epoch changed), the loss is
 // reported the same way. Handlers may call the Client, but a handler that
 // blocks holds up every subscription: the incoming queue is bounded, and
 // once it is full the client stops reading, so the server eventually
 // closes the connection as a slow consumer (4009) and the client
 // reconnects and recovers.
+//
+// # Server-side subscriptions
+//
+// The server may subscribe a connection to a channel on its own (its
+// backend asked it to): a subscribe push gives the channel's position, and
+// the channel's publications after it follow. The client hands such a
+// Subscription to Config.OnServerSubscribe, on the handlers' goroutine and
+// before any of its publications; the handler and options it returns get
+// the same delivery as a subscription made with Subscribe (offset order,
+// no repeats, gaps filled from history or reported lost). Subscribe to
+// that channel returns ErrAlreadySubscribed; Unsubscribe ends it with the
+// ordinary unsubscribe command. The server ends it with an unsubscribe
+// push (OnUnsubscribed is told "server: " and its reason). It lasts as long
+// as its connection: when the connection drops it ends (OnUnsubscribed is
+// told ReasonDisconnected), and the client does not subscribe to it again
+// after reconnecting; the server may subscribe the new connection again,
+// which is a new Subscription.
 //
 // # Reconnecting
 //

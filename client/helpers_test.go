@@ -1,9 +1,13 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -38,21 +42,29 @@ var testRules = []policy.Rule{
 // testServer is a real Rampart server on 127.0.0.1, behind a listener that
 // remembers the connections it accepted, so a test can cut them.
 type testServer struct {
-	url string
-	ln  *trackingListener
+	url  string // of the WebSocket endpoint
+	base string // http://host:port, for the HTTP API
+	ln   *trackingListener
+	s    *rampart.Server
+	cfg  rampart.Config // as given to rampart.New, for Reload
 }
+
+// testAPIKey is the HTTP API's key on every test server.
+const testAPIKey = "client-test-api-key-0123456789abcdef"
 
 // startServer starts a server; edit (may be nil) changes its config.
 // Cleanup shuts it down and closes the listener.
 func startServer(t *testing.T, edit func(*rampart.Config)) *testServer {
 	t.Helper()
-	ts, ln := newServer(t, edit)
+	ts, srv := newServer(t, edit)
 	ts.Start()
-	return &testServer{url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws", ln: ln}
+	srv.base = ts.URL
+	srv.url = "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+	return srv
 }
 
 // newServer returns a server not yet started: Start or StartTLS it.
-func newServer(t *testing.T, edit func(*rampart.Config)) (*httptest.Server, *trackingListener) {
+func newServer(t *testing.T, edit func(*rampart.Config)) (*httptest.Server, *testServer) {
 	t.Helper()
 	cfg := rampart.Config{
 		Origins: rampart.Origins{AllowMissing: true},
@@ -66,6 +78,7 @@ func newServer(t *testing.T, edit func(*rampart.Config)) (*httptest.Server, *tra
 			ShutdownSpread:        5 * time.Millisecond,
 		},
 		Channels: testRules,
+		API:      rampart.API{Keys: []string{testAPIKey}},
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -85,7 +98,36 @@ func newServer(t *testing.T, edit func(*rampart.Config)) (*httptest.Server, *tra
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	return ts, ln
+	return ts, &testServer{ln: ln, s: s, cfg: cfg}
+}
+
+// api calls the server's HTTP API: POST path with body (JSON-encoded),
+// failing the test unless it answers 200, and decodes the answer into out.
+func (s *testServer) api(t *testing.T, path string, body, out any) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatalf("encoding the body of %s: %v", path, err)
+	}
+	req, err := http.NewRequestWithContext(ctxFor(t), http.MethodPost, s.base+path, bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Close = true // no idle connection outlives the test
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s answered %d: %s", path, resp.StatusCode, answer)
+	}
+	if err := json.Unmarshal(answer, out); err != nil {
+		t.Fatalf("POST %s answered %s: %v", path, answer, err)
+	}
 }
 
 // trackingListener remembers accepted connections until taken.
@@ -171,10 +213,11 @@ func ctxFor(t *testing.T) context.Context {
 
 // collector records what a subscription's handlers see.
 type collector struct {
-	mu     sync.Mutex
-	pubs   []client.Publication
-	events []string // "pub:N", "lost:A-B", "end:reason", in order
-	more   chan struct{}
+	mu      sync.Mutex
+	pubs    []client.Publication
+	events  []string // "pub", "lost", "end", in order
+	reasons []string // given to OnUnsubscribed
+	more    chan struct{}
 }
 
 func newCollector() *collector { return &collector{more: make(chan struct{}, 1)} }
@@ -192,6 +235,33 @@ func (c *collector) lost(lost, now client.Position) {
 	c.events = append(c.events, "lost")
 	c.mu.Unlock()
 	c.poke()
+}
+
+func (c *collector) end(reason string) {
+	c.mu.Lock()
+	c.events = append(c.events, "end")
+	c.reasons = append(c.reasons, reason)
+	c.mu.Unlock()
+	c.poke()
+}
+
+// waitEnd waits until the subscription ended, and returns the reason.
+func (c *collector) waitEnd(t *testing.T) string {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		c.mu.Lock()
+		reasons := c.reasons
+		c.mu.Unlock()
+		if len(reasons) > 0 {
+			return reasons[0]
+		}
+		select {
+		case <-c.more:
+		case <-deadline:
+			t.Fatal("the subscription did not end")
+		}
+	}
 }
 
 func (c *collector) poke() {

@@ -32,6 +32,7 @@ func (c *Client) supervise(s *session) {
 		if c.ctx.Err() != nil {
 			return
 		}
+		c.endServerSubscriptions(s)
 		cause := s.cause()
 		c.log.Info("connection lost", "error", cause.Error())
 		wait, ok := reconnectDelay(cause)

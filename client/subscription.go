@@ -11,11 +11,16 @@ import (
 	"github.com/rampart-rt/rampart/protocol"
 )
 
-// Subscription is a live subscription to one channel. It survives
-// reconnects: the client subscribes again and recovers what was missed.
+// Subscription is a live subscription to one channel. One made with
+// Subscribe survives reconnects: the client subscribes again and recovers
+// what was missed. One the server made (Config.OnServerSubscribe) ends
+// with its connection.
 type Subscription struct {
 	c       *Client
 	channel string
+	server  bool // made by the server: a subscribe push
+	// The handlers. Of a subscription the server made, they are set on
+	// the handlers' goroutine, and read only there.
 	onPub   func(Publication)
 	onLost  func(lost, now Position)
 	onEnd   func(reason string)
@@ -57,9 +62,11 @@ func OnRecoveryFailed(f func(lost, now Position)) SubscribeOption {
 	return func(s *Subscription) { s.onLost = f }
 }
 
-// OnUnsubscribed sets f to be told when the server ends the subscription
-// (an unsubscribe push, or a refused subscribe after a reconnect). No
-// handler of the subscription runs after f.
+// OnUnsubscribed sets f to be told when the server ends the subscription:
+// an unsubscribe push (reason "server: " and the push's reason), a
+// refused subscribe after a reconnect (the error), or, for a subscription
+// the server made, the end of its connection ("disconnected"). No handler
+// of the subscription runs after f. Unsubscribe does not call it.
 func OnUnsubscribed(f func(reason string)) SubscribeOption {
 	return func(s *Subscription) { s.onEnd = f }
 }
@@ -299,7 +306,7 @@ func (sub *Subscription) queue(events []func()) {
 }
 
 func (sub *Subscription) handle(pub Publication) {
-	if !sub.stopped.Load() {
+	if !sub.stopped.Load() && sub.onPub != nil {
 		sub.onPub(pub)
 	}
 }
