@@ -2,9 +2,11 @@
 // One file with no runtime imports, so the compiled module can be served as is.
 
 import type {
-  ClientEvents, ClientOptions, DisconnectEvent, HistoryOptions, HistoryResult,
-  PresenceResult, Publication, PublishOptions, State, StreamPosition, SubscribeOptions,
-  SubscribeResult, Welcome, WebSocketConstructor, WebSocketLike,
+  ClientErrorCodes, ClientEvents, ClientOptions, CloseCode, DisconnectEvent, HistoryOptions, HistoryResult,
+  PresenceResult, Publication, PublishOptions, PushName, ServerErrorCodes, ServerSubscription, State,
+  StreamPosition, SubscribeOptions, SubscribeResult, Welcome, WebSocketConstructor, WebSocketLike,
+  WireError, WireHistoryResult, WirePublication, WirePublicationPush, WirePublishResult, WireRefreshResult,
+  WireRPCResult, WireSubscribePush, WireSubscribeResult, WireUnsubscribePush, WireWelcome,
 } from './types.js';
 
 export type * from './types.js';
@@ -15,10 +17,11 @@ export const SUBPROTOCOL = 'rampart.v1';
 export const BEARER_PREFIX = 'rampart.bearer.';
 
 /**
- * Error codes. The first group comes from the server (PROTOCOL.md); the
- * second is the client's own (`local: true` on the error).
+ * Error codes. The first group comes from the server (ServerErrorCodes);
+ * the second is the client's own (ClientErrorCodes, `local: true` on the
+ * error).
  */
-export const ErrorCode = {
+export const ErrorCode: Readonly<ServerErrorCodes & ClientErrorCodes> = {
   BadRequest: 'bad_request',
   Unauthorized: 'unauthorized',
   Forbidden: 'forbidden',
@@ -37,7 +40,7 @@ export const ErrorCode = {
   Closed: 'closed',
   TokenUnavailable: 'token_unavailable',
   BadReply: 'bad_reply',
-} as const;
+};
 
 /** An error from the server (a reply's error object) or from the client. */
 export class RampartError extends Error {
@@ -67,10 +70,12 @@ export class RampartError extends Error {
 
 // Close codes after which reconnecting would repeat a client bug or defy a
 // policy verdict: stop and report.
-const FATAL_CLOSE = new Set([1002, 1003, 1007, 1008, 1009]);
+const FATAL_CLOSE = new Set<number>([1002, 1003, 1007, 1008, 1009] satisfies CloseCode[]);
 // Close codes that ask for a longer pause before the next attempt.
-const OVERLOADED_CLOSE = new Set([1013, 4029]);
-const TOKEN_EXPIRED_CLOSE = 4001;
+const OVERLOADED_CLOSE = new Set<number>([1013, 4029] satisfies CloseCode[]);
+const TOKEN_EXPIRED_CLOSE: CloseCode = 4001;
+// The reason a server-side subscription ends with when its connection does.
+const DISCONNECTED = 'disconnected';
 const CHANNEL_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const DEFAULT_MAX_MESSAGE_BYTES = 16384;
 const STABLE_AFTER_MS = 5000; // a connection this old resets the backoff
@@ -110,6 +115,32 @@ interface Subscription {
   buffer: Publication[]; // publications that arrived before the subscribe reply
   filling: Fill | null; // while a gap is filled from history
   waiter: { resolve: (r: SubscribeResult) => void; reject: (e: Error) => void } | null;
+  server: ServerSub | null; // made by the server (a subscribe push): ends with its socket
+}
+
+// ServerSub is the application's handle on a subscription the server made.
+class ServerSub implements ServerSubscription {
+  onPublication: ((pub: Publication) => void) | null = null;
+  onEnd: ((reason: string) => void) | null = null;
+  active = true;
+  private readonly sub: Subscription;
+  private readonly end: () => Promise<void>;
+
+  constructor(sub: Subscription, end: () => Promise<void>) {
+    this.sub = sub;
+    this.end = end;
+  }
+
+  get channel(): string { return this.sub.channel; }
+  get position(): StreamPosition { return { ...this.sub.position! }; }
+  unsubscribe(): Promise<void> { return this.end(); }
+}
+
+// A reply to a command.
+interface Reply {
+  id: number;
+  result?: unknown;
+  error?: WireError;
 }
 
 // A gap being filled: the live publications held meanwhile, oldest first.
@@ -230,18 +261,22 @@ export class RampartClient {
       const sub: Subscription = {
         channel, handler: onPublication as (pub: Publication) => void,
         position: options.since ? { ...options.since } : null,
-        live: false, buffer: [], filling: null, waiter: { resolve, reject },
+        live: false, buffer: [], filling: null, waiter: { resolve, reject }, server: null,
       };
       this.subs.set(channel, sub);
       if (this._state === 'connected') this.sendSubscribe(sub);
     });
   }
 
-  /** Stops a subscription. Publications already queued for it are dropped. */
+  /**
+   * Stops a subscription, one made by subscribe() or by the server.
+   * Publications already queued for it are dropped.
+   */
   async unsubscribe(channel: string): Promise<void> {
     const sub = this.subs.get(channel);
     if (!sub) return;
     this.subs.delete(channel);
+    if (sub.server) sub.server.active = false;
     sub.waiter?.reject(localError(ErrorCode.Closed, `unsubscribed from ${channel}`));
     sub.waiter = null;
     if (this._state !== 'connected') return;
@@ -283,7 +318,8 @@ export class RampartClient {
       if (attempt === 0) first = Date.now();
       else if (Date.now() - first > RETRY_WITHIN_MS) throw last;
       try {
-        return await this.send('publish', fields, deadline);
+        const r: WirePublishResult = await this.send('publish', fields, deadline);
+        return r;
       } catch (err) {
         if (!outcomeUnknown(err) || attempt + 1 >= PUBLISH_ATTEMPTS) throw err;
         last = err;
@@ -294,10 +330,10 @@ export class RampartClient {
 
   /** Reads a channel's history. */
   async history<T = unknown>(channel: string, options: HistoryOptions = {}): Promise<HistoryResult<T>> {
-    const r = await this.request('history', { channel, limit: options.limit, since: options.since });
+    const r: WireHistoryResult = await this.request('history', { channel, limit: options.limit, since: options.since });
     const epoch = String(r.epoch ?? '');
     const pubs = Array.isArray(r.publications) ? r.publications : [];
-    return { publications: pubs.map((p: any) => toPublication(channel, p, epoch)), offset: Number(r.offset ?? 0), epoch };
+    return { publications: pubs.map((p) => toPublication(channel, p, epoch) as Publication<T>), offset: Number(r.offset ?? 0), epoch };
   }
 
   /** Lists who is subscribed to a channel. */
@@ -307,7 +343,7 @@ export class RampartClient {
 
   /** Calls a backend method through the server; resolves with its data. */
   async rpc<T = unknown>(method: string, data?: unknown): Promise<T> {
-    const r = await this.request('rpc', { method, data });
+    const r: WireRPCResult = await this.request('rpc', { method, data });
     return r.data as T;
   }
 
@@ -383,7 +419,7 @@ export class RampartClient {
     return token;
   }
 
-  private onWelcome(msg: any): void {
+  private onWelcome(msg: WireWelcome): void {
     clearTimeout(this.connectTimer);
     this.welcomeInfo = {
       client: String(msg.client ?? ''),
@@ -439,18 +475,26 @@ export class RampartClient {
     this.retryTimer = setTimeout(() => void this.open(), delay);
   }
 
+  // detach lets go of the socket. The subscriptions the server made end
+  // with it; the others wait for the next one.
   private detach(): void {
     const ws = this.ws;
     this.ws = null;
     clearTimeout(this.connectTimer);
     clearTimeout(this.stableTimer);
-    for (const sub of this.subs.values()) { sub.live = false; sub.buffer = []; sub.filling = null; }
-    if (!ws) return;
-    ws.onopen = ws.onmessage = ws.onclose = null;
-    ws.onerror = () => {};
-    if (ws.readyState === 0 || ws.readyState === 1) {
-      try { ws.close(1000); } catch { /* already closing */ }
+    const ended: Subscription[] = [];
+    for (const sub of this.subs.values()) {
+      if (sub.server) ended.push(sub);
+      sub.live = false; sub.buffer = []; sub.filling = null;
     }
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.onerror = () => {};
+      if (ws.readyState === 0 || ws.readyState === 1) {
+        try { ws.close(1000); } catch { /* already closing */ }
+      }
+    }
+    for (const sub of ended) this.endServerSub(sub, DISCONNECTED);
   }
 
   // stop ends the client: no more reconnecting. err, when set, is reported.
@@ -483,19 +527,60 @@ export class RampartClient {
     }
     if (msg === null || typeof msg !== 'object') return;
     if (typeof msg.id === 'number') { this.onReply(msg); return; }
-    switch (msg.push) {
-      case 'welcome': if (this._state === 'connecting') this.onWelcome(msg); break;
-      case 'publication': this.onPublication(msg); break;
-      case 'refresh_required': void this.refreshToken(); break;
-      case 'unsubscribe': {
-        const channel = String(msg.channel ?? '');
-        if (this.subs.delete(channel)) this.emit('unsubscribed', { channel, reason: String(msg.reason ?? '') });
-        break;
-      }
-    }
+    if (typeof msg.push === 'string' && Object.hasOwn(this.pushes, msg.push)) this.pushes[msg.push as PushName](msg);
   }
 
-  private onReply(msg: any): void {
+  // pushes handles each push; a push this client does not know is ignored.
+  private readonly pushes: Record<PushName, (msg: any) => void> = {
+    welcome: (msg: WireWelcome) => { if (this._state === 'connecting') this.onWelcome(msg); },
+    publication: (msg: WirePublicationPush) => this.onPublication(msg),
+    refresh_required: () => void this.refreshToken(),
+    subscribe: (msg: WireSubscribePush) => this.onServerSubscribe(msg),
+    unsubscribe: (msg: WireUnsubscribePush) => this.onUnsubscribePush(msg),
+  };
+
+  // onServerSubscribe takes a subscription the server made: live from the
+  // push's position, handed to the server_subscribed listeners before any
+  // of its publications. A push for a channel already subscribed is ignored.
+  private onServerSubscribe(msg: WireSubscribePush): void {
+    const channel = String(msg.channel ?? '');
+    if (this.subs.has(channel)) return;
+    const sub: Subscription = {
+      channel, handler: () => {}, position: { offset: Number(msg.offset ?? 0), epoch: String(msg.epoch ?? '') },
+      live: true, buffer: [], filling: null, waiter: null, server: null,
+    };
+    const handle = new ServerSub(sub, () => this.subs.get(channel) === sub ? this.unsubscribe(channel) : Promise.resolve());
+    sub.server = handle;
+    sub.handler = (pub) => handle.onPublication?.(pub);
+    this.subs.set(channel, sub);
+    this.emit('server_subscribed', handle);
+  }
+
+  private onUnsubscribePush(msg: WireUnsubscribePush): void {
+    const channel = String(msg.channel ?? ''), reason = String(msg.reason ?? '');
+    const sub = this.subs.get(channel);
+    if (!sub) return;
+    if (sub.server) { this.endServerSub(sub, reason); return; }
+    this.subs.delete(channel);
+    this.emit('unsubscribed', { channel, reason });
+  }
+
+  // endServerSub ends a subscription the server made: its onEnd, then the
+  // unsubscribed event.
+  private endServerSub(sub: Subscription, reason: string): void {
+    if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+    const handle = sub.server!;
+    if (!handle.active) return;
+    handle.active = false;
+    try {
+      handle.onEnd?.(reason);
+    } catch (err) {
+      this.emit('error', err instanceof Error ? err : new Error(String(err)));
+    }
+    this.emit('unsubscribed', { channel: sub.channel, reason });
+  }
+
+  private onReply(msg: Reply): void {
     const p = this.pending.get(msg.id);
     if (!p) return;
     this.pending.delete(msg.id);
@@ -510,7 +595,7 @@ export class RampartClient {
     }
   }
 
-  private onPublication(msg: any): void {
+  private onPublication(msg: WirePublicationPush): void {
     const sub = this.subs.get(msg.channel);
     if (!sub) return;
     const pub = toPublication(msg.channel, msg);
@@ -591,7 +676,7 @@ export class RampartClient {
     let recovered = 0;
     for (let tries = 0; ;) {
       const start = sub.position!;
-      let r: any = null, failed: unknown = null;
+      let r: WireHistoryResult | null = null, failed: unknown = null;
       try {
         r = await this.send('history', { channel: sub.channel, since: start, limit: to - start.offset });
       } catch (err) {
@@ -604,7 +689,7 @@ export class RampartClient {
         continue;
       }
       if (failed) this.emit('error', failed instanceof Error ? failed : new Error(String(failed)));
-      const pubs: any[] = !failed && String(r.epoch ?? '') === start.epoch && Array.isArray(r.publications) ? r.publications : [];
+      const pubs: WirePublication[] = r && String(r.epoch ?? '') === start.epoch && Array.isArray(r.publications) ? r.publications : [];
       for (const p of pubs) {
         const pub = toPublication(sub.channel, p, start.epoch);
         const at = sub.position!;
@@ -638,9 +723,9 @@ export class RampartClient {
       });
   }
 
-  private onSubscribed(sub: Subscription, since: StreamPosition | null, r: any): void {
+  private onSubscribed(sub: Subscription, since: StreamPosition | null, r: WireSubscribeResult): void {
     const top = { offset: Number(r.offset ?? 0), epoch: String(r.epoch ?? '') };
-    const pubs: any[] = Array.isArray(r.publications) ? r.publications : [];
+    const pubs: WirePublication[] = Array.isArray(r.publications) ? r.publications : [];
     const recovered = Boolean(since && r.recovered && since.epoch === top.epoch);
     if (since && !recovered) {
       this.emit('recovery_failed', { channel: sub.channel, since, offset: top.offset, epoch: top.epoch });
@@ -669,7 +754,7 @@ export class RampartClient {
       this.needFreshToken = true;
       const token = await this.currentToken();
       if (this._state !== 'connected') return; // the next connection uses it
-      const r = await this.send('refresh', { token });
+      const r: WireRefreshResult = await this.send('refresh', { token });
       const expiresAt = Number(r.expires_at ?? 0);
       if (this.welcomeInfo) this.welcomeInfo.expiresAt = expiresAt;
       this.emit('token_refreshed', { expiresAt });
@@ -747,9 +832,10 @@ export class RampartClient {
 }
 
 // toPublication reads a publication push or an entry of a history or
-// subscribe result (which may leave out the channel and the epoch).
-function toPublication(channel: string, p: any, epoch = ''): Publication {
-  return { channel: String(p.channel ?? channel), offset: Number(p.offset), epoch: String(p.epoch ?? epoch), data: p.data, info: p.info };
+// subscribe result (which leaves out the channel and the epoch).
+function toPublication(channel: string, p: WirePublication | WirePublicationPush, epoch = ''): Publication {
+  const push = p as Partial<WirePublicationPush>;
+  return { channel: String(push.channel ?? channel), offset: Number(p.offset), epoch: String(push.epoch ?? epoch), data: p.data, info: p.info };
 }
 
 // gapBefore reports whether publications of pub's epoch are missing between

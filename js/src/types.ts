@@ -1,5 +1,11 @@
 // Types of the Rampart client's public API and of the wire frames it reads.
 // This module holds types only, so the compiled client stays one file.
+//
+// The wire section below lists what crosses the wire as the Go package
+// protocol/ lists it: error codes, refusal codes, close codes, push names
+// and the frames' field names. protocol/js_test.go reads this file and
+// fails when the two lists differ, so keep them in the forms used there: a
+// union of string literals, or an interface of one `name: type;` per line.
 
 /** A position in a channel's history. */
 export interface StreamPosition {
@@ -13,13 +19,8 @@ export interface Publication<T = unknown> {
   offset: number;
   epoch: string;
   data: T;
-  info?: { user?: string; client?: string };
-}
-
-/** Limits the server announced in its welcome push. */
-export interface ServerLimits {
-  max_message_bytes: number;
-  messages_per_minute: number;
+  /** Who published it; none when the server itself did (the HTTP API). */
+  info?: ClientInfo;
 }
 
 /** The server's welcome push, read once per connection. */
@@ -120,9 +121,6 @@ export interface HistoryResult<T = unknown> {
   epoch: string;
 }
 
-export interface PresenceResult {
-  clients: { user: string; client: string }[];
-}
 
 /** Why the connection went down, and what the client does next. */
 export interface DisconnectEvent {
@@ -150,7 +148,31 @@ export interface RecoveryFailedEvent {
 
 export interface ServerUnsubscribeEvent {
   channel: string;
+  /** The server's reason, an error code for a refused subscribe after a reconnection, or 'disconnected' for a server-side subscription whose connection ended. */
   reason: string;
+}
+
+/**
+ * A subscription the server made for the connection on its own (a
+ * `subscribe` push), handed to the `server_subscribed` listeners before any
+ * of its publications. Its publications get the same delivery as those of
+ * `subscribe()`. It ends with the server's `unsubscribe` push, with
+ * `unsubscribe()`, or with its connection: it is not subscribed again after
+ * a reconnection (the server may subscribe the new connection again, which
+ * is a new ServerSubscription).
+ */
+export interface ServerSubscription<T = unknown> {
+  readonly channel: string;
+  /** The position of the last publication delivered (or loss reported), at first the push's. */
+  readonly position: StreamPosition;
+  /** False once it ended. */
+  readonly active: boolean;
+  /** Receives its publications, in offset order; set it in the `server_subscribed` listener. Without it they are dropped. */
+  onPublication: ((pub: Publication<T>) => void) | null;
+  /** Told once when the server or the connection ends it (not after `unsubscribe()`), with the reason `unsubscribed` gives. */
+  onEnd: ((reason: string) => void) | null;
+  /** Ends it with the ordinary unsubscribe command. */
+  unsubscribe(): Promise<void>;
 }
 
 /** Every event the client emits, with its argument. */
@@ -161,6 +183,188 @@ export interface ClientEvents {
   error: Error;
   recovered: { channel: string; publications: number };
   recovery_failed: RecoveryFailedEvent;
+  server_subscribed: ServerSubscription;
   unsubscribed: ServerUnsubscribeEvent;
   token_refreshed: { expiresAt: number };
+}
+
+// ---- The wire (docs/protocol.md; the Go package protocol/) ----
+
+/** The error codes of an error reply, by the name ErrorCode gives them (protocol.Codes). */
+export interface ServerErrorCodes {
+  BadRequest: 'bad_request';
+  Unauthorized: 'unauthorized';
+  Forbidden: 'forbidden';
+  NotFound: 'not_found';
+  AlreadySubscribed: 'already_subscribed';
+  LimitExceeded: 'limit_exceeded';
+  RateLimited: 'rate_limited';
+  Unavailable: 'unavailable';
+  Internal: 'internal';
+}
+export type ServerErrorCode = ServerErrorCodes[keyof ServerErrorCodes];
+
+/** The client's own error codes (RampartError.local is true), by the name ErrorCode gives them. */
+export interface ClientErrorCodes {
+  MessageTooBig: 'message_too_big';
+  NotConnected: 'not_connected';
+  Timeout: 'timeout';
+  ConnectionLost: 'connection_lost';
+  ConnectionClosed: 'connection_closed';
+  Closed: 'closed';
+  TokenUnavailable: 'token_unavailable';
+  BadReply: 'bad_reply';
+}
+
+/**
+ * The codes in the body of a refused handshake, `{"error": code,
+ * "request_id": id}` (protocol.RefusalCodes). A browser's WebSocket cannot
+ * read that body; a backend that checks a handshake with fetch can.
+ */
+export type RefusalCode =
+  | 'bad_handshake'
+  | 'unsupported_version'
+  | 'unavailable'
+  | 'rate_limited'
+  | 'origin_refused'
+  | 'subprotocol_required'
+  | 'csrf_failed'
+  | 'unauthorized'
+  | 'not_found';
+
+/**
+ * The close codes the server sends, each with the reason text of its close
+ * frame (protocol.CloseCodes). Besides these, the HTTP API's disconnect
+ * sends 4000-4999 with the backend's reason.
+ */
+export interface CloseReasons {
+  1000: 'normal';
+  1001: 'going away';
+  1002: 'protocol error';
+  1003: 'binary frames not accepted';
+  1007: 'invalid utf-8';
+  1008: 'policy violation';
+  1009: 'message too big';
+  1011: 'internal error';
+  1013: 'try again later';
+  4001: 'token expired';
+  4009: 'slow consumer';
+  4029: 'rate limit abuse';
+}
+export type CloseCode = keyof CloseReasons;
+
+/** The pushes' names (protocol.Pushes). */
+export type PushName =
+  | 'welcome'
+  | 'publication'
+  | 'refresh_required'
+  | 'subscribe'
+  | 'unsubscribe';
+
+/** Who published a publication. */
+export interface ClientInfo {
+  user: string;
+  client?: string;
+}
+
+/** A publication in a subscribe or history result. */
+export interface WirePublication {
+  offset: number;
+  data: unknown;
+  info?: ClientInfo;
+}
+
+/** The result of subscribe. */
+export interface WireSubscribeResult {
+  offset: number;
+  epoch: string;
+  recovered: boolean;
+  publications: WirePublication[];
+}
+
+/** The result of publish. */
+export interface WirePublishResult {
+  offset: number;
+}
+
+/** The result of history. */
+export interface WireHistoryResult {
+  publications: WirePublication[];
+  offset: number;
+  epoch: string;
+}
+
+/** One subscribed connection in a presence result. */
+export interface PresenceEntry {
+  user: string;
+  client: string;
+}
+
+/** The result of presence, as presence() resolves with it. */
+export interface PresenceResult {
+  clients: PresenceEntry[];
+}
+
+/** The result of refresh: the new token's expiry, unix milliseconds (0: never). */
+export interface WireRefreshResult {
+  expires_at: number;
+}
+
+/** The result of rpc. */
+export interface WireRPCResult {
+  data: unknown;
+}
+
+/** The error object of an error reply. */
+export interface WireError {
+  code: ServerErrorCode;
+  message: string;
+  request_id: string;
+  retry_after_ms?: number;
+}
+
+/** Limits the server announced in its welcome push. */
+export interface ServerLimits {
+  max_message_bytes: number;
+  messages_per_minute: number;
+}
+
+/** The welcome push. */
+export interface WireWelcome {
+  push: 'welcome';
+  client: string;
+  user: string;
+  expires_at: number;
+  limits: ServerLimits;
+}
+
+/** The publication push. */
+export interface WirePublicationPush {
+  push: 'publication';
+  channel: string;
+  offset: number;
+  epoch: string;
+  data: unknown;
+  info?: ClientInfo;
+}
+
+/** The refresh_required push. */
+export interface WireRefreshRequiredPush {
+  push: 'refresh_required';
+  expires_at: number;
+}
+
+/** The subscribe push: the server subscribed the connection; publications after offset follow. */
+export interface WireSubscribePush {
+  push: 'subscribe';
+  channel: string;
+  offset: number;
+  epoch: string;
+}
+
+/** The unsubscribe push: the server ended a subscription. */
+export interface WireUnsubscribePush {
+  push: 'unsubscribe';
+  channel: string;
+  reason: string;
 }

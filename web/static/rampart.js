@@ -5,8 +5,9 @@ export const SUBPROTOCOL = 'rampart.v1';
 /** The prefix of the second offered subprotocol, which carries the token. */
 export const BEARER_PREFIX = 'rampart.bearer.';
 /**
- * Error codes. The first group comes from the server (PROTOCOL.md); the
- * second is the client's own (`local: true` on the error).
+ * Error codes. The first group comes from the server (ServerErrorCodes);
+ * the second is the client's own (ClientErrorCodes, `local: true` on the
+ * error).
  */
 export const ErrorCode = {
     BadRequest: 'bad_request',
@@ -56,6 +57,8 @@ const FATAL_CLOSE = new Set([1002, 1003, 1007, 1008, 1009]);
 // Close codes that ask for a longer pause before the next attempt.
 const OVERLOADED_CLOSE = new Set([1013, 4029]);
 const TOKEN_EXPIRED_CLOSE = 4001;
+// The reason a server-side subscription ends with when its connection does.
+const DISCONNECTED = 'disconnected';
 const CHANNEL_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const DEFAULT_MAX_MESSAGE_BYTES = 16384;
 const STABLE_AFTER_MS = 5000; // a connection this old resets the backoff
@@ -74,6 +77,21 @@ const PUBLISH_ATTEMPTS = 3;
 // stored a second time.
 const RETRY_WITHIN_MS = 105000;
 const encoder = new TextEncoder();
+// ServerSub is the application's handle on a subscription the server made.
+class ServerSub {
+    onPublication = null;
+    onEnd = null;
+    active = true;
+    sub;
+    end;
+    constructor(sub, end) {
+        this.sub = sub;
+        this.end = end;
+    }
+    get channel() { return this.sub.channel; }
+    get position() { return { ...this.sub.position }; }
+    unsubscribe() { return this.end(); }
+}
 /**
  * A Rampart connection that reconnects, renews its token and recovers
  * missed publications on its own.
@@ -182,19 +200,24 @@ export class RampartClient {
             const sub = {
                 channel, handler: onPublication,
                 position: options.since ? { ...options.since } : null,
-                live: false, buffer: [], filling: null, waiter: { resolve, reject },
+                live: false, buffer: [], filling: null, waiter: { resolve, reject }, server: null,
             };
             this.subs.set(channel, sub);
             if (this._state === 'connected')
                 this.sendSubscribe(sub);
         });
     }
-    /** Stops a subscription. Publications already queued for it are dropped. */
+    /**
+     * Stops a subscription, one made by subscribe() or by the server.
+     * Publications already queued for it are dropped.
+     */
     async unsubscribe(channel) {
         const sub = this.subs.get(channel);
         if (!sub)
             return;
         this.subs.delete(channel);
+        if (sub.server)
+            sub.server.active = false;
         sub.waiter?.reject(localError(ErrorCode.Closed, `unsubscribed from ${channel}`));
         sub.waiter = null;
         if (this._state !== 'connected')
@@ -242,7 +265,8 @@ export class RampartClient {
             else if (Date.now() - first > RETRY_WITHIN_MS)
                 throw last;
             try {
-                return await this.send('publish', fields, deadline);
+                const r = await this.send('publish', fields, deadline);
+                return r;
             }
             catch (err) {
                 if (!outcomeUnknown(err) || attempt + 1 >= PUBLISH_ATTEMPTS)
@@ -404,26 +428,33 @@ export class RampartClient {
         this.emit('disconnected', { ...ev, delayMs: Math.round(delay) });
         this.retryTimer = setTimeout(() => void this.open(), delay);
     }
+    // detach lets go of the socket. The subscriptions the server made end
+    // with it; the others wait for the next one.
     detach() {
         const ws = this.ws;
         this.ws = null;
         clearTimeout(this.connectTimer);
         clearTimeout(this.stableTimer);
+        const ended = [];
         for (const sub of this.subs.values()) {
+            if (sub.server)
+                ended.push(sub);
             sub.live = false;
             sub.buffer = [];
             sub.filling = null;
         }
-        if (!ws)
-            return;
-        ws.onopen = ws.onmessage = ws.onclose = null;
-        ws.onerror = () => { };
-        if (ws.readyState === 0 || ws.readyState === 1) {
-            try {
-                ws.close(1000);
+        if (ws) {
+            ws.onopen = ws.onmessage = ws.onclose = null;
+            ws.onerror = () => { };
+            if (ws.readyState === 0 || ws.readyState === 1) {
+                try {
+                    ws.close(1000);
+                }
+                catch { /* already closing */ }
             }
-            catch { /* already closing */ }
         }
+        for (const sub of ended)
+            this.endServerSub(sub, DISCONNECTED);
     }
     // stop ends the client: no more reconnecting. err, when set, is reported.
     stop(err) {
@@ -465,24 +496,63 @@ export class RampartClient {
             this.onReply(msg);
             return;
         }
-        switch (msg.push) {
-            case 'welcome':
-                if (this._state === 'connecting')
-                    this.onWelcome(msg);
-                break;
-            case 'publication':
-                this.onPublication(msg);
-                break;
-            case 'refresh_required':
-                void this.refreshToken();
-                break;
-            case 'unsubscribe': {
-                const channel = String(msg.channel ?? '');
-                if (this.subs.delete(channel))
-                    this.emit('unsubscribed', { channel, reason: String(msg.reason ?? '') });
-                break;
-            }
+        if (typeof msg.push === 'string' && Object.hasOwn(this.pushes, msg.push))
+            this.pushes[msg.push](msg);
+    }
+    // pushes handles each push; a push this client does not know is ignored.
+    pushes = {
+        welcome: (msg) => { if (this._state === 'connecting')
+            this.onWelcome(msg); },
+        publication: (msg) => this.onPublication(msg),
+        refresh_required: () => void this.refreshToken(),
+        subscribe: (msg) => this.onServerSubscribe(msg),
+        unsubscribe: (msg) => this.onUnsubscribePush(msg),
+    };
+    // onServerSubscribe takes a subscription the server made: live from the
+    // push's position, handed to the server_subscribed listeners before any
+    // of its publications. A push for a channel already subscribed is ignored.
+    onServerSubscribe(msg) {
+        const channel = String(msg.channel ?? '');
+        if (this.subs.has(channel))
+            return;
+        const sub = {
+            channel, handler: () => { }, position: { offset: Number(msg.offset ?? 0), epoch: String(msg.epoch ?? '') },
+            live: true, buffer: [], filling: null, waiter: null, server: null,
+        };
+        const handle = new ServerSub(sub, () => this.subs.get(channel) === sub ? this.unsubscribe(channel) : Promise.resolve());
+        sub.server = handle;
+        sub.handler = (pub) => handle.onPublication?.(pub);
+        this.subs.set(channel, sub);
+        this.emit('server_subscribed', handle);
+    }
+    onUnsubscribePush(msg) {
+        const channel = String(msg.channel ?? ''), reason = String(msg.reason ?? '');
+        const sub = this.subs.get(channel);
+        if (!sub)
+            return;
+        if (sub.server) {
+            this.endServerSub(sub, reason);
+            return;
         }
+        this.subs.delete(channel);
+        this.emit('unsubscribed', { channel, reason });
+    }
+    // endServerSub ends a subscription the server made: its onEnd, then the
+    // unsubscribed event.
+    endServerSub(sub, reason) {
+        if (this.subs.get(sub.channel) === sub)
+            this.subs.delete(sub.channel);
+        const handle = sub.server;
+        if (!handle.active)
+            return;
+        handle.active = false;
+        try {
+            handle.onEnd?.(reason);
+        }
+        catch (err) {
+            this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        }
+        this.emit('unsubscribed', { channel: sub.channel, reason });
     }
     onReply(msg) {
         const p = this.pending.get(msg.id);
@@ -602,7 +672,7 @@ export class RampartClient {
             }
             if (failed)
                 this.emit('error', failed instanceof Error ? failed : new Error(String(failed)));
-            const pubs = !failed && String(r.epoch ?? '') === start.epoch && Array.isArray(r.publications) ? r.publications : [];
+            const pubs = r && String(r.epoch ?? '') === start.epoch && Array.isArray(r.publications) ? r.publications : [];
             for (const p of pubs) {
                 const pub = toPublication(sub.channel, p, start.epoch);
                 const at = sub.position;
@@ -763,9 +833,10 @@ export class RampartClient {
     }
 }
 // toPublication reads a publication push or an entry of a history or
-// subscribe result (which may leave out the channel and the epoch).
+// subscribe result (which leaves out the channel and the epoch).
 function toPublication(channel, p, epoch = '') {
-    return { channel: String(p.channel ?? channel), offset: Number(p.offset), epoch: String(p.epoch ?? epoch), data: p.data, info: p.info };
+    const push = p;
+    return { channel: String(push.channel ?? channel), offset: Number(p.offset), epoch: String(push.epoch ?? epoch), data: p.data, info: p.info };
 }
 // gapBefore reports whether publications of pub's epoch are missing between
 // the position and pub.

@@ -3,7 +3,8 @@
 // with `go build` from the repository root.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -102,6 +103,58 @@ export async function startServer(opts = {}) {
     /** Stops the process gracefully (SIGTERM). */
     stop: () => stopProc(proc, 'SIGTERM'),
   };
+}
+
+/**
+ * Starts `rampart serve --config` on a file holding yaml (which should
+ * listen on 127.0.0.1:0 and log JSON) and resolves once it is listening.
+ * Tokens are minted here, with any roles, from the secret the server is
+ * given. reload(yaml) rewrites the file and sends SIGHUP.
+ */
+export async function startConfigServer(yaml, opts = {}) {
+  const tmp = tempDir('rampart-config-');
+  const path = join(tmp.dir, 'rampart.yaml');
+  writeFileSync(path, yaml);
+  const secret = randomBytes(32).toString('hex');
+  const env = { ...process.env, RAMPART_JWT_SECRET: secret, ...opts.env };
+  const proc = spawn(rampartBin(), ['serve', '--config', path], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  proc.stdout.on('data', (d) => { out.stdout += d; });
+  proc.stderr.on('data', (d) => { out.stderr += d; });
+  let m;
+  try {
+    m = await waitForLine(proc, /"event":"server_started","addr":"([^"]+)"/, 20000);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    tmp.cleanup();
+    throw new Error(`${err.message}\nstdout:\n${out.stdout}\nstderr:\n${out.stderr}`);
+  }
+  const addr = m[1];
+  return {
+    base: `http://${addr}`,
+    wsURL: `ws://${addr}/ws`,
+    proc, out,
+    /** Mints an HS256 token for user with roles, valid ttl seconds. */
+    token: (user, ttl = 3600, roles = ['user']) => mintToken(secret, { sub: user, roles, exp: Math.floor(Date.now() / 1000) + ttl }),
+    /** Writes yaml as the configuration and sends SIGHUP; resolves once applied. */
+    async reload(body) {
+      writeFileSync(path, body);
+      const applied = waitForLine(proc, /"event":"config_file_reloaded"/, 10000);
+      proc.kill('SIGHUP');
+      await applied;
+    },
+    async stop() {
+      await stopProc(proc, 'SIGTERM');
+      tmp.cleanup();
+    },
+  };
+}
+
+/** An HS256 JWT of claims signed with secret. */
+export function mintToken(secret, claims) {
+  const part = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ iat: Math.floor(Date.now() / 1000), ...claims })}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 }
 
 function waitForLine(proc, re, timeoutMs) {
