@@ -43,9 +43,6 @@ type Config struct {
 	DialTimeout time.Duration
 	// WriteTimeout bounds one network write; default 10s.
 	WriteTimeout time.Duration
-	// SendQueue is how many outgoing frames wait for the writer; a call
-	// blocks (bounded by its context) while it is full. Default 64.
-	SendQueue int
 	// OnState, when set, is told every change of state. Calls never
 	// overlap and StateClosed is the last; it must not block, nor call
 	// Close.
@@ -69,6 +66,10 @@ const RateLimitBackoff = time.Minute
 // incomingQueue bounds the events waiting for the handlers.
 const incomingQueue = 1024
 
+// sendQueue is how many outgoing frames of a connection wait for its
+// writer; a call blocks (bounded by its context) while it is full.
+const sendQueue = 64
+
 func (c Config) withDefaults() Config {
 	dur := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
@@ -79,9 +80,6 @@ func (c Config) withDefaults() Config {
 	dur(&c.MaxBackoff, 10*time.Second)
 	dur(&c.DialTimeout, 10*time.Second)
 	dur(&c.WriteTimeout, 10*time.Second)
-	if c.SendQueue <= 0 {
-		c.SendQueue = 64
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

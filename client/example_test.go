@@ -64,3 +64,25 @@ func Example() {
 	fmt.Printf("%s #%d from %s: %s\n", p.Channel, p.Offset, p.User, p.Data)
 	// Output: chat:lobby #1 from alice: {"text":"hello"}
 }
+
+// A client that takes the subscriptions the server makes for it (its
+// backend decided which channels this user follows): each is handed to
+// OnServerSubscribe before its first publication.
+func ExampleConfig_onServerSubscribe() {
+	cfg := client.Config{
+		URL:   "wss://rt.example.com/ws",
+		Token: func(context.Context) (string, error) { return "a token from your identity service", nil },
+		OnServerSubscribe: func(sub *client.Subscription) (func(client.Publication), []client.SubscribeOption) {
+			channel := sub.Channel()
+			show := func(p client.Publication) { fmt.Printf("%s #%d: %s\n", channel, p.Offset, p.Data) }
+			ended := client.OnUnsubscribed(func(reason string) { log.Printf("no longer on %s: %s", channel, reason) })
+			return show, []client.SubscribeOption{ended}
+		},
+	}
+	c, err := client.Dial(context.Background(), cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	<-c.Done()
+}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,30 +131,68 @@ func (s *testServer) api(t *testing.T, path string, body, out any) {
 	}
 }
 
-// trackingListener remembers accepted connections until taken.
+// trackingListener remembers accepted connections until taken, and can
+// make the server stop reading them.
 type trackingListener struct {
 	net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	stallNew atomic.Bool // the server reads nothing of the connections accepted while set
+	mu       sync.Mutex
+	conns    []*stallConn
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err == nil {
-		l.mu.Lock()
-		l.conns = append(l.conns, c)
-		l.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	sc := &stallConn{Conn: c, closed: make(chan struct{})}
+	sc.stalled.Store(l.stallNew.Load())
+	l.mu.Lock()
+	l.conns = append(l.conns, sc)
+	l.mu.Unlock()
+	return sc, nil
 }
 
 // take returns the connections accepted since the last take.
 func (l *trackingListener) take() []net.Conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := l.conns
+	out := make([]net.Conn, len(l.conns))
+	for i, c := range l.conns {
+		out[i] = c
+	}
 	l.conns = nil
 	return out
+}
+
+// stall makes the server stop reading conns (from take): what the client
+// sends stays in the sockets' buffers, as with a server that hangs.
+func stall(conns []net.Conn) {
+	for _, c := range conns {
+		c.(*stallConn).stalled.Store(true)
+	}
+}
+
+// stallConn is an accepted connection whose reads stop once stalled, until
+// it is closed.
+type stallConn struct {
+	net.Conn
+	stalled   atomic.Bool
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (c *stallConn) Read(b []byte) (int, error) {
+	if c.stalled.Load() {
+		<-c.closed
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *stallConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
 
 // cut closes conns from the server side, without a close frame.

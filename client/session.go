@@ -53,7 +53,7 @@ func (c *Client) dial(ctx context.Context) (*session, Welcome, error) {
 	}
 	s := &session{
 		c:       c,
-		out:     make(chan []byte, c.cfg.SendQueue),
+		out:     make(chan []byte, sendQueue),
 		pong:    make(chan []byte, 1),
 		welcome: make(chan Welcome, 1),
 		done:    make(chan struct{}),
