@@ -111,7 +111,6 @@ func publishN(t *testing.T, c *client.Client, channel string, n int) {
 // order; the backend's unsubscribe ends it (OnUnsubscribed, nothing after)
 // and the client forgets it.
 func TestServerSubscription(t *testing.T) {
-	t.Skip("needs the server-side subscribe push")
 	srv := startServer(t, nil)
 	subs := make(chan announced, 4)
 	c := srv.dial(t, "alice", client.Config{OnServerSubscribe: onServerSubscribe(subs)})
@@ -150,7 +149,6 @@ func TestServerSubscription(t *testing.T) {
 // subscribe is then answered, not already_subscribed) and OnUnsubscribed
 // is not called.
 func TestServerSubscriptionUnsubscribe(t *testing.T) {
-	t.Skip("needs the server-side subscribe push")
 	srv := startServer(t, nil)
 	subs := make(chan announced, 4)
 	c := srv.dial(t, "alice", client.Config{OnServerSubscribe: onServerSubscribe(subs)})
@@ -181,7 +179,6 @@ func TestServerSubscriptionUnsubscribe(t *testing.T) {
 // again after reconnecting, and a new subscribe push on the new connection
 // is a new Subscription.
 func TestServerSubscriptionEndsWithConnection(t *testing.T) {
-	t.Skip("needs the server-side subscribe push")
 	srv := startServer(t, nil)
 	subs := make(chan announced, 4)
 	var seen states

@@ -26,6 +26,11 @@ func TestPushTypesMatchEncoders(t *testing.T) {
 	if err := json.Unmarshal(EncodeRefreshRequired(1234), &ref, strict); err != nil || ref.Push != PushRefreshRequired || ref.ExpiresAt != 1234 {
 		t.Fatalf("refresh_required: %+v, %v", ref, err)
 	}
+	var sub SubscribePush
+	if err := json.Unmarshal(EncodeSubscribe("ch", 7, "e"), &sub, strict); err != nil ||
+		sub != (SubscribePush{Push: PushSubscribe, Channel: "ch", Offset: 7, Epoch: "e"}) {
+		t.Fatalf("subscribe: %+v, %v", sub, err)
+	}
 	var unsub UnsubscribePush
 	if err := json.Unmarshal(EncodeUnsubscribe("ch", "why"), &unsub, strict); err != nil ||
 		unsub.Push != PushUnsubscribe || unsub.Channel != "ch" || unsub.Reason != "why" {

@@ -72,9 +72,7 @@ describe('with a dev server and its HTTP API', () => {
     assert.equal(c.welcome.client, seen[1].client);
   });
 
-  test('server_subscribed hands a subscription the server made; its publications follow in order; the server ends it', {
-    skip: 'needs the server-side subscribe push',
-  }, async (t) => {
+  test('server_subscribed hands a subscription the server made; its publications follow in order; the server ends it', async (t) => {
     const a = client(t, srv, 'sara'), b = client(t, srv, 'pub');
     await Promise.all([a.connect(), b.connect()]);
     const subs = serverSubs(a);
@@ -108,9 +106,7 @@ describe('with a dev server and its HTTP API', () => {
     assert.deepEqual(a.errors, []);
   });
 
-  test('unsubscribe() ends a subscription the server made, with the ordinary command', {
-    skip: 'needs the server-side subscribe push',
-  }, async (t) => {
+  test('unsubscribe() ends a subscription the server made, with the ordinary command', async (t) => {
     const a = client(t, srv, 'ursa');
     await a.connect();
     const subs = serverSubs(a);
@@ -131,9 +127,7 @@ describe('with a dev server and its HTTP API', () => {
     assert.equal(r.offset, 2);
   });
 
-  test('a subscription the server made ends with its connection and is not made again by the client', {
-    skip: 'needs the server-side subscribe push',
-  }, async (t) => {
+  test('a subscription the server made ends with its connection and is not made again by the client', async (t) => {
     const a = client(t, srv, 'cleo');
     await a.connect();
     const subs = serverSubs(a);
