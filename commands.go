@@ -210,6 +210,26 @@ func (c *conn) allow(action policy.Action, channel string) (*policy.Rule, *cmdEr
 	return rule, nil
 }
 
+// allowRead is allow for reading a channel (history, presence): a
+// connection the server subscribed to the channel may read it whatever
+// the rule's roles say, as long as a rule still matches it.
+func (c *conn) allowRead(channel string) (*policy.Rule, *cmdError) {
+	if c.serverSubscribed(channel) {
+		if rule := c.s.serverRule(channel); rule != nil {
+			return rule, nil
+		}
+	}
+	return c.allow(policy.Subscribe, channel)
+}
+
+// serverSubscribed reports whether the server subscribed c to channel.
+func (c *conn) serverSubscribed(channel string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := c.subs.Find(channel)
+	return i >= 0 && c.subs[i].Server
+}
+
 func actionName(a policy.Action) string {
 	if a == policy.Publish {
 		return "publish"
@@ -351,7 +371,7 @@ func publishOptions(r *policy.Rule) broker.PublishOptions {
 }
 
 func (c *conn) history(cmd *protocol.Command) (any, *cmdError) {
-	if _, e := c.allow(policy.Subscribe, cmd.Channel); e != nil {
+	if _, e := c.allowRead(cmd.Channel); e != nil {
 		return nil, e
 	}
 	max := c.s.st().cfg.Limits.MaxHistoryLimit
@@ -409,6 +429,12 @@ func (c *conn) recheck(reason string) {
 	var gone []string
 	for _, sb := range c.subs {
 		ch := sb.Channel
+		if sb.Server { // the server's decision holds while a rule matches the channel
+			if rules.MatchServer(ch) == nil {
+				gone = append(gone, ch)
+			}
+			continue
+		}
 		if _, ok := rules.Allow(policy.Subscribe, ch, id); !ok {
 			gone = append(gone, ch)
 		}

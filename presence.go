@@ -70,7 +70,7 @@ func (c *conn) trackedChannels() []string {
 // presence answers who is subscribed, to those who may subscribe, on
 // channels whose rule keeps presence.
 func (c *conn) presence(cmd *protocol.Command) (any, *cmdError) {
-	rule, e := c.allow(policy.Subscribe, cmd.Channel)
+	rule, e := c.allowRead(cmd.Channel)
 	if e != nil {
 		return nil, e
 	}

@@ -23,10 +23,6 @@ type rpcRequest struct {
 	Client string         `json:"client"`
 }
 
-type rpcResult struct {
-	Data jsontext.Value `json:"data"`
-}
-
 // rpc checks the caller may call the method, then calls the backend off the
 // reader goroutine (bounded per connection) and replies when it answers.
 func (c *conn) rpc(cmd *protocol.Command) (any, *cmdError) {
@@ -81,7 +77,7 @@ func (c *conn) finishRPC(call *protocol.Command, req rpcRequest) {
 
 // callBackend posts the call and maps every failure to a protocol code:
 // the backend's own text never reaches the client.
-func (s *Server) callBackend(req rpcRequest) (*rpcResult, *cmdError) {
+func (s *Server) callBackend(req rpcRequest) (*protocol.RPCResult, *cmdError) {
 	r := s.st().cfg.RPC
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -115,7 +111,7 @@ func (s *Server) callBackend(req rpcRequest) (*rpcResult, *cmdError) {
 }
 
 // backendAnswer reads {"data": ...} from a 2xx, or {"error": "code"}.
-func backendAnswer(status int, raw []byte) (*rpcResult, *cmdError) {
+func backendAnswer(status int, raw []byte) (*protocol.RPCResult, *cmdError) {
 	var ans struct {
 		Data  jsontext.Value `json:"data"`
 		Error string         `json:"error"`
@@ -144,7 +140,7 @@ func backendAnswer(status int, raw []byte) (*rpcResult, *cmdError) {
 	if ans.Data == nil {
 		ans.Data = jsontext.Value("null")
 	}
-	return &rpcResult{Data: ans.Data}, nil
+	return &protocol.RPCResult{Data: ans.Data}, nil
 }
 
 func short(s string) string {

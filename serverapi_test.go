@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -282,5 +283,48 @@ func TestAPISubscribe(t *testing.T) {
 	raw, _ := json.Marshal(body)
 	if status, _, _ := s.apiCall(t, "POST", "/api/subscribe", "", `{"user":"alice","channel":"private:x"}`); status != 401 {
 		t.Fatalf("without a key: %d (%s)", status, raw)
+	}
+}
+
+// A connection the server subscribed may read the channel's history and
+// presence (a client fills gaps that way), though the rule's roles would
+// not let it subscribe; a reload keeps the subscription while a rule
+// matches the channel, and ends it when none does.
+func TestGoSubscriptionReadsAndOutlivesReload(t *testing.T) {
+	s, _ := goAPIServer(t)
+	a := s.dial(t, token(t, "alice"))
+	ctx := context.Background()
+	if _, err := s.s.Publish(ctx, "private:r", []byte(`"one"`), PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a.fails("history", `"channel":"private:r"`, "forbidden")
+	if _, err := s.s.Subscribe(ctx, Target{User: "alice"}, "private:r"); err != nil {
+		t.Fatal(err)
+	}
+	if p := a.nextPush(); p.Push != protocol.PushSubscribe {
+		t.Fatalf("want the subscribe push, got %s", p.raw)
+	}
+	var h protocol.HistoryResult
+	if err := json.Unmarshal(a.ok("history", `"channel":"private:r"`), &h); err != nil || len(h.Publications) != 1 {
+		t.Fatalf("history of a server-made subscription: %+v, %v", h, err)
+	}
+
+	cfg := s.s.cfg
+	if err := s.s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.s.Publish(ctx, "private:r", []byte(`"two"`), PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p := a.nextPush(); p.Push != protocol.PushPublication || string(p.Data) != `"two"` {
+		t.Fatalf("after a reload that keeps the rule: %s", p.raw)
+	}
+
+	cfg.Channels = slices.DeleteFunc(slices.Clone(cfg.Channels), func(r policy.Rule) bool { return r.Pattern == "private:*" })
+	if err := s.s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p := a.nextPush(); p.Push != protocol.PushUnsubscribe || p.Channel != "private:r" {
+		t.Fatalf("after a reload that removes the rule: %s", p.raw)
 	}
 }
