@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -125,4 +126,17 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("accepted channel %q", c.Channel)
 		}
 	})
+}
+
+// The parser takes exactly the actions Actions lists.
+func TestParserTakesEveryListedAction(t *testing.T) {
+	var parsed []string
+	for a := range fields {
+		parsed = append(parsed, a)
+	}
+	slices.Sort(parsed)
+	listed := slices.Sorted(slices.Values(Actions))
+	if !slices.Equal(parsed, listed) {
+		t.Fatalf("the parser takes %v, Actions lists %v", parsed, listed)
+	}
 }

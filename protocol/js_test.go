@@ -61,6 +61,10 @@ func TestJSRefusalCodes(t *testing.T) {
 	compareLists(t, "refusal codes (RefusalCode, RefusalCodes)", tsUnion(t, readTypesTS(t), "RefusalCode"), asStrings(RefusalCodes))
 }
 
+func TestJSActions(t *testing.T) {
+	compareLists(t, "actions (Action, Actions)", tsUnion(t, readTypesTS(t), "Action"), Actions)
+}
+
 func TestJSPushes(t *testing.T) {
 	compareLists(t, "pushes (PushName, Pushes)", tsUnion(t, readTypesTS(t), "PushName"), Pushes)
 }

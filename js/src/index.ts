@@ -2,6 +2,7 @@
 // One file with no runtime imports, so the compiled module can be served as is.
 
 import type {
+  Action,
   ClientErrorCodes, ClientEvents, ClientOptions, CloseCode, DisconnectEvent, HistoryOptions, HistoryResult,
   PresenceResult, Publication, PublishOptions, PushName, ServerErrorCodes, ServerSubscription, State,
   StreamPosition, SubscribeOptions, SubscribeResult, Welcome, WebSocketConstructor, WebSocketLike,
@@ -768,7 +769,7 @@ export class RampartClient {
   // ---- requests ----
 
   // request waits for a connection (up to the request timeout), then sends.
-  private async request(action: string, fields: Record<string, unknown>): Promise<any> {
+  private async request(action: Action, fields: Record<string, unknown>): Promise<any> {
     const deadline = Date.now() + this.opts.requestTimeoutMs;
     await this.ready();
     return this.send(action, fields, deadline);
@@ -790,7 +791,7 @@ export class RampartClient {
   }
 
   // send writes one command on the current socket and waits for its reply.
-  private send(action: string, fields: Record<string, unknown>, deadline = Date.now() + this.opts.requestTimeoutMs): Promise<any> {
+  private send(action: Action, fields: Record<string, unknown>, deadline = Date.now() + this.opts.requestTimeoutMs): Promise<any> {
     const ws = this.ws;
     if (!ws || this._state !== 'connected') {
       return Promise.reject(localError(ErrorCode.NotConnected, 'not connected'));

@@ -253,6 +253,17 @@ export interface CloseReasons {
 }
 export type CloseCode = keyof CloseReasons;
 
+/** The commands a client sends (protocol.Actions). */
+export type Action =
+  | 'subscribe'
+  | 'unsubscribe'
+  | 'publish'
+  | 'history'
+  | 'presence'
+  | 'refresh'
+  | 'rpc'
+  | 'ping';
+
 /** The pushes' names (protocol.Pushes). */
 export type PushName =
   | 'welcome'
