@@ -95,6 +95,11 @@ type source struct {
 func run1(f *config.File, d *devMode, src source, log *slog.Logger, stdout io.Writer) error {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	// Signals are caught from the start: a SIGTERM that comes as soon as
+	// the start is logged still shuts down gracefully.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
 	ln, err := net.Listen("tcp", f.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -138,7 +143,7 @@ func run1(f *config.File, d *devMode, src source, log *slog.Logger, stdout io.Wr
 	if src.path != "" {
 		go rl.watch(ctx, reloadInterval)
 	}
-	return waitForSignal(hs, admin, srv, rl, errc, log)
+	return waitForSignal(sigs, hs, admin, srv, rl, errc, log)
 }
 
 // buildServer connects the broker and the connection limiter the file
@@ -243,10 +248,7 @@ func capConnections(max int, log *slog.Logger) int {
 // refuse new connections (503, /readyz 503: the listeners stay open), close
 // every connection with 1001, wait (bounded), close the listeners, exit.
 // SIGHUP reloads the configuration; SIGUSR1 drains.
-func waitForSignal(hs, admin *http.Server, srv *rampart.Server, rl *reloader, errc chan error, log *slog.Logger) error {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
+func waitForSignal(sigs <-chan os.Signal, hs, admin *http.Server, srv *rampart.Server, rl *reloader, errc chan error, log *slog.Logger) error {
 wait:
 	for {
 		select {
