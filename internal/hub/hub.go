@@ -65,12 +65,16 @@ type hubChan[S Subscriber] struct {
 	// broker can deliver it after the history read), so it is not sent to
 	// that subscriber again: each subscription gets strictly increasing
 	// offsets.
-	subs  map[S]uint64
+	subs  members[S]
 	epoch string // the epoch of the floors in subs
 
-	refs    int                         // local subscribers, pending ones included
-	pmu     sync.Mutex                  // guards pending; taken under the shard lock
-	pending map[S]*[]broker.Publication // subscribers whose reply is not queued yet
+	refs int        // local subscribers, pending ones included
+	pmu  sync.Mutex // guards the buffers in pending; taken under the shard lock
+	// pending holds the subscribers whose reply is not queued yet, with
+	// the publications buffered for them; nil when there are none. It is
+	// changed only under the shard's write lock, so a fan-out (under the
+	// read lock) may look at it without pmu.
+	pending map[S]*[]broker.Publication
 
 	memb   sync.Mutex // serialises this node's broker Subscribe and Unsubscribe of the channel
 	joined bool       // the broker delivers the channel here; guarded by memb
@@ -101,11 +105,14 @@ func (h *Hub[S]) Subscribe(ctx context.Context, c S, channel string, since *prot
 	sh.mu.Lock()
 	hc := sh.chans[channel]
 	if hc == nil {
-		hc = &hubChan[S]{subs: make(map[S]uint64), pending: make(map[S]*[]broker.Publication)}
+		hc = &hubChan[S]{}
 		sh.chans[channel] = hc
 	}
 	hc.refs++
 	hc.pmu.Lock()
+	if hc.pending == nil {
+		hc.pending = make(map[S]*[]broker.Publication, 1)
+	}
 	hc.pending[c] = new([]broker.Publication)
 	hc.pmu.Unlock()
 	sh.mu.Unlock()
@@ -159,7 +166,7 @@ func (h *Hub[S]) Activate(c S, channel string, after uint64, epoch string) {
 	}
 	hc.pmu.Lock()
 	buf, ok := hc.pending[c]
-	delete(hc.pending, c)
+	hc.forgetPending(c)
 	hc.pmu.Unlock()
 	if !ok {
 		return // unsubscribed meanwhile
@@ -170,12 +177,10 @@ func (h *Hub[S]) Activate(c S, channel string, after uint64, epoch string) {
 		}
 	}
 	if epoch != hc.epoch { // the channel started a new epoch: the other floors mean nothing now
-		for s := range hc.subs {
-			hc.subs[s] = 0
-		}
+		hc.subs.zeroFloors()
 		hc.epoch = epoch
 	}
-	hc.subs[c] = after
+	hc.subs.set(c, after)
 }
 
 // join makes sure the broker delivers channel to this node.
@@ -202,11 +207,10 @@ func (h *Hub[S]) Unsubscribe(c S, channel string) {
 		sh.mu.Unlock()
 		return
 	}
-	_, live := hc.subs[c]
-	delete(hc.subs, c)
+	live := hc.subs.remove(c)
 	hc.pmu.Lock()
 	_, pending := hc.pending[c]
-	delete(hc.pending, c)
+	hc.forgetPending(c)
 	hc.pmu.Unlock()
 	if live || pending {
 		hc.refs--
@@ -250,18 +254,26 @@ func (h *Hub[S]) Deliver(p broker.Publication) {
 	if hc == nil {
 		return
 	}
-	if len(hc.subs) > 0 {
+	if hc.subs.len() > 0 {
 		b := protocol.EncodePublication(p.Channel, p.Offset, p.Epoch, p.Data, p.User)
 		floors := p.Epoch == hc.epoch
 		n := 0
-		for c, floor := range hc.subs {
-			if floors && p.Offset <= floor {
-				continue // counted by c's subscribe reply
-			}
-			c.Send(b)
+		// A publication at or under a subscriber's floor was counted by
+		// its subscribe reply.
+		if m := &hc.subs; m.has && (!floors || p.Offset > m.floor) {
+			m.one.Send(b)
 			n++
 		}
+		for c, floor := range hc.subs.more {
+			if !floors || p.Offset > floor {
+				c.Send(b)
+				n++
+			}
+		}
 		h.opts.Delivered(n, p.Time)
+	}
+	if hc.pending == nil {
+		return
 	}
 	hc.pmu.Lock()
 	for c, buf := range hc.pending {
@@ -284,4 +296,73 @@ func Publications(pubs []broker.Publication) []protocol.Publication {
 		}
 	}
 	return out
+}
+
+// forgetPending removes c from the pending subscribers; the map goes
+// with the last. Called under the shard's write lock and pmu.
+func (hc *hubChan[S]) forgetPending(c S) {
+	delete(hc.pending, c)
+	if len(hc.pending) == 0 {
+		hc.pending = nil
+	}
+}
+
+// members are a channel's live subscribers with their floors. The first
+// is kept inline and a map made only for the second: with a channel per
+// user, most channels have one subscriber on a node, and a map would cost
+// more than the rest of the channel's bookkeeping.
+type members[S Subscriber] struct {
+	one   S
+	floor uint64 // one's
+	has   bool   // one is set
+	more  map[S]uint64
+}
+
+// set adds c with its floor, or changes c's floor.
+func (m *members[S]) set(c S, floor uint64) {
+	switch _, inMore := m.more[c]; {
+	case m.has && m.one == c:
+		m.floor = floor
+	case inMore:
+		m.more[c] = floor
+	case !m.has:
+		m.one, m.floor, m.has = c, floor, true
+	default:
+		if m.more == nil {
+			m.more = make(map[S]uint64)
+		}
+		m.more[c] = floor
+	}
+}
+
+// remove deletes c and reports whether it was there.
+func (m *members[S]) remove(c S) bool {
+	if m.has && m.one == c {
+		var none S
+		m.one, m.floor, m.has = none, 0, false
+		return true
+	}
+	if _, ok := m.more[c]; !ok {
+		return false
+	}
+	delete(m.more, c)
+	if len(m.more) == 0 {
+		m.more = nil
+	}
+	return true
+}
+
+func (m *members[S]) len() int {
+	if m.has {
+		return len(m.more) + 1
+	}
+	return len(m.more)
+}
+
+// zeroFloors forgets every floor (a new epoch began).
+func (m *members[S]) zeroFloors() {
+	m.floor = 0
+	for c := range m.more {
+		m.more[c] = 0
+	}
 }

@@ -215,3 +215,50 @@ func TestSubsFindAndRemove(t *testing.T) {
 		t.Fatalf("after removing b: %v", s)
 	}
 }
+
+// members keeps the first subscriber inline and the others in a map; each
+// is found, updated and removed wherever it is, and the map goes with the
+// last of the others.
+func TestMembersInlineAndMap(t *testing.T) {
+	var m members[*recorder]
+	a, b, c := new(recorder), new(recorder), new(recorder)
+	m.set(a, 1)
+	m.set(b, 2)
+	m.set(c, 3)
+	m.set(b, 20) // an update, not a second entry
+	if m.len() != 3 || m.one != a || m.more[b] != 20 || m.more[c] != 3 {
+		t.Fatalf("after three sets: len %d, inline %p, more %v", m.len(), m.one, m.more)
+	}
+	if !m.remove(a) || m.has || m.len() != 2 {
+		t.Fatalf("removing the inline one: has %v, len %d", m.has, m.len())
+	}
+	m.set(a, 5) // the free inline place is taken again
+	if !m.has || m.one != a || m.floor != 5 || m.len() != 3 {
+		t.Fatalf("re-adding: has %v, floor %d, len %d", m.has, m.floor, m.len())
+	}
+	m.zeroFloors()
+	if m.floor != 0 || m.more[b] != 0 || m.more[c] != 0 {
+		t.Fatalf("floors after zeroFloors: %d %v", m.floor, m.more)
+	}
+	if !m.remove(b) || !m.remove(c) || m.more != nil || m.remove(c) || m.len() != 1 {
+		t.Fatalf("removing the others: more %v, len %d", m.more, m.len())
+	}
+}
+
+// A channel whose first subscriber left still delivers to the others,
+// and a pending subscriber leaves no map behind.
+func TestInlineSubscriberLeaves(t *testing.T) {
+	f := newFixture(t, 16)
+	a, b := new(recorder), new(recorder)
+	f.subscribe(t, a, "c", nil)
+	f.subscribe(t, b, "c", nil)
+	f.h.Unsubscribe(a, "c")
+	f.publish(t, "c")
+	if len(a.offsets(t)) != 0 || len(b.offsets(t)) != 1 {
+		t.Fatalf("after the first left: a got %v, b got %v", a.offsets(t), b.offsets(t))
+	}
+	hc := f.h.shard("c").chans["c"]
+	if hc.pending != nil {
+		t.Fatalf("pending map kept with no pending subscriber: %v", hc.pending)
+	}
+}
