@@ -65,7 +65,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	log := newLogger(f.Log, stderr)
+	lw := newLogWriter(stderr)
+	defer lw.Close()
+	log := newLogger(f.Log, lw)
 	src := source{path: *path, flags: flags}
 	if err := run1(f, d, src, log, stdout); err != nil {
 		log.Error("server stopped", "event", "server_error", "error", err.Error())
@@ -100,7 +102,7 @@ func run1(f *config.File, d *devMode, src source, log *slog.Logger, stdout io.Wr
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
-	ln, err := net.Listen("tcp", f.Listen)
+	ln, err := listen(f.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -199,7 +201,7 @@ func serveAdmin(f *config.File, srv *rampart.Server, log *slog.Logger, errc chan
 	if f.Metrics.Listen == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", f.Metrics.Listen)
+	ln, err := listen(f.Metrics.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
@@ -281,4 +283,13 @@ wait:
 	}
 	log.Info("server stopped", "event", "server_stopped")
 	return nil
+}
+
+// listen listens on addr without TCP keepalive: a WebSocket's own pings
+// find a dead peer within ping_interval + pong_timeout, HTTP requests
+// have their timeouts, and the four setsockopt calls keepalive costs on
+// every accepted connection were a tenth of a handshake's system calls.
+func listen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(context.Background(), "tcp", addr)
 }
