@@ -242,6 +242,8 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	if e != nil {
 		return nil, e
 	}
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
 	if e := c.claim(hub.Sub{Channel: cmd.Channel, Tracked: rule.Presence}); e != nil {
 		return nil, e
 	}
@@ -254,7 +256,7 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	}
 	b, err := protocol.EncodeResult(cmd.ID, res)
 	if err != nil {
-		c.drop1(cmd.Channel)
+		c.dropLocked(cmd.Channel)
 		return nil, errInternal(err)
 	}
 	if rule.Presence { // before the reply: whoever hears of the subscription finds it in presence
@@ -287,6 +289,8 @@ func (c *conn) claim(sb hub.Sub) *cmdError {
 // the channel's publications after it follow. It may run while c's own
 // commands run, and while c closes.
 func (c *conn) subscribeFromServer(ctx context.Context, rule *policy.Rule, channel string) *cmdError {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
 	if e := c.claim(hub.Sub{Channel: channel, Tracked: rule.Presence, Server: true}); e != nil {
 		return e
 	}
@@ -329,6 +333,13 @@ func (c *conn) unsubscribe(cmd *protocol.Command) (any, *cmdError) {
 
 // drop1 ends one subscription: no delivery reaches c on it afterwards.
 func (c *conn) drop1(channel string) bool {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	return c.dropLocked(channel)
+}
+
+// dropLocked is drop1 for a caller holding subMu.
+func (c *conn) dropLocked(channel string) bool {
 	c.mu.Lock()
 	ok, tracked := c.subs.Remove(channel)
 	c.mu.Unlock()

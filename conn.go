@@ -25,8 +25,8 @@ import (
 // commands run one at a time; a writer goroutine exists only while frames
 // are queued.
 //
-// Lock order: hub shard lock, then conn.mu. conn.mu is never held while
-// calling into the hub, the broker or the network.
+// Lock order: conn.subMu, then the hub's locks, then conn.mu. conn.mu is
+// never held while calling into the hub, the broker or the network.
 type conn struct {
 	s         *Server   // reached through its methods only
 	svc       *services // shared, read-only
@@ -39,6 +39,12 @@ type conn struct {
 	opened    time.Time
 	held      held      // connection-limit counts to give back at close
 	deadline  time.Time // the write deadline set last; the writer's own
+
+	// subMu serialises the changes of c's subscriptions: its own
+	// subscribe and unsubscribe, the server-side API's and a reload's. It
+	// is held across the broker call of a subscribe (bounded), and taken
+	// before the hub's locks and mu.
+	subMu sync.Mutex
 
 	mu       sync.Mutex // guards the fields below
 	claims   *auth.Claims

@@ -328,3 +328,43 @@ func TestGoSubscriptionReadsAndOutlivesReload(t *testing.T) {
 		t.Fatalf("after a reload that removes the rule: %s", p.raw)
 	}
 }
+
+// Server-side Subscribe and Unsubscribe racing each other and the
+// connection's own commands leave the hub holding nothing once the
+// connections are gone: no subscription the connection does not know of
+// outlives it.
+func TestGoSubscribeRacesUnsubscribe(t *testing.T) {
+	s, _ := goAPIServer(t)
+	ctx := context.Background()
+	conns := make([]*client, 4)
+	for i := range conns {
+		conns[i] = s.dial(t, token(t, "racer"))
+	}
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 60 {
+				switch g {
+				case 0:
+					_, _ = s.s.Subscribe(ctx, Target{User: "racer"}, "room:r")
+				case 1:
+					_, _ = s.s.Unsubscribe(ctx, Target{User: "racer"}, "room:r")
+				default:
+					_, _ = s.s.Subscribe(ctx, Target{User: "racer"}, "chat:r")
+					_, _ = s.s.Unsubscribe(ctx, Target{User: "racer"}, "chat:r")
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range conns {
+		_ = c.ws.Close()
+	}
+	s.waitConnections(t, 0)
+	waitFor(t, "the hub to hold no channel", func() bool { return s.s.hub.Channels() == 0 })
+	if clients, err := s.s.Presence(ctx, "room:r"); err != nil || len(clients) != 0 {
+		t.Fatalf("presence after every connection left: %+v, %v", clients, err)
+	}
+}

@@ -96,6 +96,19 @@ func (h *Hub[S]) shard(channel string) *hubShard[S] {
 	return &h.shards[maphash.String(h.seed, channel)%hubShards]
 }
 
+// Channels returns how many channels this node hears: those with a local
+// subscriber, pending or live.
+func (h *Hub[S]) Channels() int {
+	n := 0
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		n += len(sh.chans)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
 // Subscribe registers c as pending on channel (publications are buffered
 // for it), makes sure this node hears the channel, and reads the channel's
 // position and, with since, the publications missed. The caller queues the

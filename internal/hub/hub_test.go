@@ -87,16 +87,7 @@ func (f fixture) subscribe(t *testing.T, r *recorder, channel string, since *pro
 	return res
 }
 
-func (f fixture) channels() int {
-	n := 0
-	for i := range f.h.shards {
-		sh := &f.h.shards[i]
-		sh.mu.RLock()
-		n += len(sh.chans)
-		sh.mu.RUnlock()
-	}
-	return n
-}
+func (f fixture) channels() int { return f.h.Channels() }
 
 // Subscribers of one channel come and go concurrently; afterwards the hub
 // holds nothing, and a publication reaches exactly the subscribers left.
