@@ -2,6 +2,7 @@ package rampart
 
 import (
 	"context"
+	"unicode/utf8"
 
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/internal/hub"
@@ -106,14 +107,15 @@ var errNoRule = &cmdError{code: protocol.CodeNotFound, message: "no channel rule
 
 // Disconnect closes the target's connections on this node with code (an
 // application code, 4000-4999) and reason (at most
-// protocol.MaxCloseReasonBytes), and returns how many it closed. Each close
+// protocol.MaxCloseReasonBytes of UTF-8), and returns how many it closed. Each close
 // is logged as an audit line.
 func (s *Server) Disconnect(ctx context.Context, t Target, code uint16, reason string) (int, error) {
 	if err := checkTarget(t); err != nil {
 		return 0, err
 	}
-	if code < protocol.MinApplicationCloseCode || code > protocol.MaxApplicationCloseCode || len(reason) > protocol.MaxCloseReasonBytes {
-		return 0, errBadRequest("code 4000-4999; reason at most 100 bytes").public()
+	if code < protocol.MinApplicationCloseCode || code > protocol.MaxApplicationCloseCode ||
+		len(reason) > protocol.MaxCloseReasonBytes || !utf8.ValidString(reason) {
+		return 0, errBadRequest("code 4000-4999; reason at most 100 bytes of UTF-8").public()
 	}
 	n := 0
 	for _, c := range s.targets(t) {

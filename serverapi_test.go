@@ -106,6 +106,9 @@ func TestGoDisconnectClosesTheTarget(t *testing.T) {
 	if _, err := s.s.Disconnect(ctx, Target{User: "alice", Client: a1.welcome.Client}, 4000, ""); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("user and client at once: %v, want ErrBadRequest", err)
 	}
+	if _, err := s.s.Disconnect(ctx, Target{User: "alice"}, 4000, "\xff"); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("a reason that is not UTF-8: %v, want ErrBadRequest", err)
+	}
 	n, err := s.s.Disconnect(ctx, Target{User: "alice"}, 4100, "moved")
 	if err != nil || n != 2 {
 		t.Fatalf("Disconnect(alice) = %d, %v; want 2", n, err)
