@@ -78,6 +78,7 @@ for target in \
 	./payload:FuzzProcess \
 	./internal/origin:FuzzAllow \
 	.:FuzzWire \
+	.:FuzzAPI \
 	./internal/clientip:FuzzClientIP; do
 	pkg=${target%%:*} name=${target##*:}
 	record fuzz "$pkg" "$name"

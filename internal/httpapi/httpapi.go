@@ -50,13 +50,23 @@ type Handler struct {
 func New(o Options) *Handler {
 	h := &Handler{o: o}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/publish", h.publish)
-	mux.HandleFunc("POST /api/broadcast", h.broadcast)
-	mux.HandleFunc("POST /api/disconnect", h.disconnect)
-	mux.HandleFunc("POST /api/subscribe", h.subscription(o.Server.Subscribe))
-	mux.HandleFunc("POST /api/unsubscribe", h.subscription(o.Server.Unsubscribe))
-	mux.HandleFunc("GET /api/presence", h.presence)
-	mux.HandleFunc("GET /api/history", h.history)
+	for path, e := range map[string]struct {
+		method string
+		serve  http.HandlerFunc
+	}{
+		"/api/publish":     {http.MethodPost, h.publish},
+		"/api/broadcast":   {http.MethodPost, h.broadcast},
+		"/api/disconnect":  {http.MethodPost, h.disconnect},
+		"/api/subscribe":   {http.MethodPost, h.subscription(o.Server.Subscribe)},
+		"/api/unsubscribe": {http.MethodPost, h.subscription(o.Server.Unsubscribe)},
+		"/api/presence":    {http.MethodGet, h.presence},
+		"/api/history":     {http.MethodGet, h.history},
+	} {
+		mux.HandleFunc(path, h.only(e.method, e.serve))
+	}
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		h.Error(w, r, http.StatusNotFound, protocol.CodeNotFound, "no such endpoint")
+	})
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.Error(w, r, http.StatusForbidden, protocol.CodeForbidden, "cross-origin request refused")
@@ -74,6 +84,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, int64(h.o.MaxBodyBytes()))
 	h.mux.ServeHTTP(w, r)
+}
+
+// only serves the endpoint's one method; another answers 405 with the
+// API's error body.
+func (h *Handler) only(method string, serve http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method {
+			w.Header().Set("Allow", method)
+			h.Error(w, r, http.StatusMethodNotAllowed, protocol.CodeBadRequest, "method not allowed")
+			return
+		}
+		serve(w, r)
+	}
 }
 
 // Authorized answers 401 and reports false unless the request carries a
