@@ -357,5 +357,8 @@ func upgradeKeepingBytes(up *gws.Upgrader, w http.ResponseWriter, r *http.Reques
 		early, _ := brw.Reader.Peek(n)
 		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), netConn)
 	}
-	return up.UpgradeFromConn(&batchConn{Conn: netConn}, bufio.NewReaderSize(src, readBufferSize), r)
+	// The batch starts gathering: the 101 response goes out with the
+	// welcome, in the writer's first write (or with the error answer and
+	// the close, when the upgrade fails), one system call instead of two.
+	return up.UpgradeFromConn(&batchConn{Conn: netConn, on: true}, bufio.NewReaderSize(src, readBufferSize), r)
 }
