@@ -35,7 +35,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) int {
 func parseAuditFlags(args []string, stderr io.Writer) (audit.Options, bool) {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o := audit.Options{UserAgent: "rampart-audit/" + version}
+	o := audit.Options{UserAgent: "rampart-audit/" + versionString()}
 	fs.StringVar(&o.Token, "token", "", "a valid token for the endpoint (default $RAMPART_AUDIT_TOKEN)")
 	fs.StringVar(&o.Origin, "origin", "", "an origin the server allows, e.g. https://app.example.com")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Second, "time allowed to each check")

@@ -33,7 +33,7 @@ func TestAuditFlagsAnywhereAndTokenFromEnv(t *testing.T) {
 	t.Setenv("RAMPART_AUDIT_TOKEN", "e.n.v")
 	o, ok := parseAuditFlags([]string{"--json", "wss://rt.example.com/ws", "--origin", "https://app.example.com", "--timeout", "2s", "--ca", "ca.pem"}, &bytes.Buffer{})
 	want := audit.Options{URL: "wss://rt.example.com/ws", Token: "e.n.v", Origin: "https://app.example.com",
-		Timeout: 2 * time.Second, CAFile: "ca.pem", JSON: true, UserAgent: "rampart-audit/" + version}
+		Timeout: 2 * time.Second, CAFile: "ca.pem", JSON: true, UserAgent: "rampart-audit/" + versionString()}
 	if !ok || o != want {
 		t.Errorf("parsed %+v, %v; want %+v", o, ok, want)
 	}

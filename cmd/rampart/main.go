@@ -8,7 +8,9 @@
 //   - audit: probe a running endpoint from outside, exit 1 if a check
 //     fails (package internal/audit);
 //   - bench: the loopback load generator (package internal/bench);
-//   - version, and help.
+//   - healthcheck: GET a health URL, exit 0 on 200 and 1 otherwise, for
+//     container images that have no curl;
+//   - version (the build information), and help.
 //
 // It only wires: it parses each subcommand's flags, reads configuration
 // files and the environment, and handles signals and logging, around the
@@ -21,9 +23,6 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 const usage = `rampart: a real-time messaging server, secure by construction
 
 usage:
@@ -33,7 +32,8 @@ usage:
   rampart check-config rampart.yaml     validate a configuration; exit 1 with the line and the reason
   rampart audit ws://127.0.0.1:8080/ws --token T [--origin O] [--json]   probe a running server from outside; exit 1 if a check fails
   rampart bench --mode idle|fanout|ramp|handshake --url ws://127.0.0.1:8080/ws   loopback load generator, one JSON line per run (see docs/performance.md)
-  rampart version                       print the version
+  rampart healthcheck [--url URL]       probe /healthz (default http://127.0.0.1:8080/healthz); exit 0 if it answers 200, else 1
+  rampart version                       print the version, the commit it was built from and the Go release
 `
 
 func main() {
@@ -57,9 +57,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args[1:], stdout, stderr)
 	case "audit":
 		return auditCmd(args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "rampart", version)
-		return 0
+		return versionCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -133,7 +133,7 @@ func run1(f *config.File, d *devMode, src source, log *slog.Logger, stdout io.Wr
 		_ = hs.Close()
 		return err
 	}
-	log.Info("server listening", "event", "server_started", "addr", addr, "scheme", scheme, "version", version)
+	log.Info("server listening", "event", "server_started", "addr", addr, "scheme", scheme, "version", versionString())
 	if f.PublicMetrics() {
 		log.Warn("/metrics answers anyone who reaches the public listener (metrics.insecure_public: true)",
 			"event", "metrics_insecure_public", "addr", addr)
