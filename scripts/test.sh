@@ -2,7 +2,8 @@
 # Runs every check and test of the project, as CI does:
 #   scripts/test.sh
 # Installs what the tests need first (redis-server, chromium, npm packages,
-# staticcheck), idempotently. FUZZTIME sets each fuzz target's run (default 5s).
+# staticcheck, readelf, systemd-analyze), idempotently. FUZZTIME sets each
+# fuzz target's run (default 5s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,7 @@ record() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); ec
 step "dependencies"
 bash scripts/services.sh
 bash scripts/browser-deps.sh
+bash scripts/package-deps.sh
 if ! [ -x "$BIN/staticcheck" ]; then
 	GOBIN=$BIN go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
@@ -83,6 +85,9 @@ for target in \
 	pkg=${target%%:*} name=${target##*:}
 	record fuzz "$pkg" "$name"
 done
+
+step "packages (static image binary, Dockerfile's required parts, systemd unit verify and exposure score)"
+record bash scripts/check-packages.sh
 
 step "JavaScript client"
 record npm --prefix js test
