@@ -31,13 +31,13 @@ func TestAuditUsage(t *testing.T) {
 
 func TestAuditFlagsAnywhereAndTokenFromEnv(t *testing.T) {
 	t.Setenv("RAMPART_AUDIT_TOKEN", "e.n.v")
-	o, ok := parseAuditFlags([]string{"--json", "wss://rt.example.com/ws", "--origin", "https://app.example.com", "--timeout", "2s", "--ca", "ca.pem"}, &bytes.Buffer{})
+	o, _, ok := parseAuditFlags([]string{"--json", "wss://rt.example.com/ws", "--origin", "https://app.example.com", "--timeout", "2s", "--ca", "ca.pem"}, &bytes.Buffer{}, &bytes.Buffer{})
 	want := audit.Options{URL: "wss://rt.example.com/ws", Token: "e.n.v", Origin: "https://app.example.com",
 		Timeout: 2 * time.Second, CAFile: "ca.pem", JSON: true, UserAgent: "rampart-audit/" + versionString()}
 	if !ok || o != want {
 		t.Errorf("parsed %+v, %v; want %+v", o, ok, want)
 	}
-	if o, _ := parseAuditFlags([]string{"ws://h/ws", "--token", "f.l.ag"}, &bytes.Buffer{}); o.Token != "f.l.ag" {
+	if o, _, _ := parseAuditFlags([]string{"ws://h/ws", "--token", "f.l.ag"}, &bytes.Buffer{}, &bytes.Buffer{}); o.Token != "f.l.ag" {
 		t.Errorf("--token %q, want the flag's over the environment's", o.Token)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,16 +22,15 @@ import (
 //	rampart bench --mode ramp --subscribers 10000 --procs 2 --rate 4 --rate-step 2 --rate-max 40 --duration 10s --p99-limit 1s
 //	rampart bench --mode handshake --loops 64 --procs 2 --handshakes 200000 --duration 20s
 func benchCmd(args []string, stdout, stderr io.Writer) int {
-	o, role, err := parseBenchFlags(args, stderr)
-	if err == nil {
-		err = o.Validate()
+	o, role, exit, ok := parseBenchFlags(args, stdout, stderr)
+	if !ok {
+		return exit
 	}
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "rampart bench:", err)
-		}
+	if err := o.Validate(); err != nil {
+		fmt.Fprintln(stderr, "rampart bench:", err)
 		return 2
 	}
+	var err error
 	ctx := context.Background()
 	switch {
 	case role == "child":
@@ -55,24 +53,48 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// benchExtra are bench's flags that are not options as they are.
+type benchExtra struct {
+	subs                     int
+	sources, secretEnv, role string
+}
+
 // parseBenchFlags reads the flags into the options, and --role: empty, or
-// "child" for a child process of --procs (bench.ChildArgs).
-func parseBenchFlags(args []string, stderr io.Writer) (bench.Options, string, error) {
+// "child" for a child process of --procs (bench.ChildArgs). When ok is
+// false, it has said why and the command exits with exit.
+func parseBenchFlags(args []string, stdout, stderr io.Writer) (o bench.Options, role string, exit int, ok bool) {
+	fs, opts, x := benchFlags()
+	if _, exit, ok := mustLookup("bench").parse(fs, args, stdout, stderr); !ok {
+		return o, "", exit, false
+	}
+	o = *opts
+	o.Log = stderr
+	if x.subs > 0 {
+		o.Conns = x.subs
+	}
+	o.Secret = []byte(os.Getenv(x.secretEnv))
+	var err error
+	if o.Sources, err = bench.ParseSources(x.sources); err != nil {
+		fmt.Fprintln(stderr, "rampart bench:", err)
+		return o, "", 2, false
+	}
+	return o, x.role, 0, true
+}
+
+func benchFlags() (*flag.FlagSet, *bench.Options, *benchExtra) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o := bench.Options{Log: stderr}
-	var sources, secretEnv, role string
+	o, x := new(bench.Options), new(benchExtra)
 	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:8080/ws", "server WebSocket URL (loopback only)")
 	fs.StringVar(&o.Mode, "mode", "fanout", "idle, fanout, ramp or handshake")
 	fs.StringVar(&o.Label, "label", "", "a name for the run, copied into its JSON line (e.g. which server binary)")
 	fs.IntVar(&o.Conns, "conns", 1000, "idle: connections to open")
-	subs := fs.Int("subscribers", 0, "fanout, ramp: subscribers (default: --conns)")
+	fs.IntVar(&x.subs, "subscribers", 0, "fanout, ramp: subscribers (default: --conns)")
 	fs.IntVar(&o.First, "first", 0, "index of the first connection, to spread users and sources over several processes")
 	fs.StringVar(&o.Channel, "channel", "bench:load", "channel, or prefix with --channels > 1 or --channel-per-conn")
 	fs.IntVar(&o.Channels, "channels", 1, "idle: spread connections over this many channels")
 	fs.BoolVar(&o.ChannelPerConn, "channel-per-conn", false, "idle: each connection subscribes to a channel of its own")
 	fs.IntVar(&o.Users, "users", 100, "distinct users")
-	fs.StringVar(&sources, "sources", "127.0.0.2-127.0.0.50", "local source addresses: a range A-B or a comma list")
+	fs.StringVar(&x.sources, "sources", "127.0.0.2-127.0.0.50", "local source addresses: a range A-B or a comma list")
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "handshakes in flight per process while opening connections")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "idle: hold time; fanout: publishing time; ramp: per step; handshake: at most")
 	fs.IntVar(&o.Rate, "rate", 10, "fanout: publications per second; ramp: the first step's")
@@ -86,16 +108,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Options, string, er
 	fs.DurationVar(&o.Timeout, "timeout", 0, "hard deadline for the whole run (default: long enough for --duration, plus 3m)")
 	fs.DurationVar(&o.Drain, "drain", 10*time.Second, "fanout, ramp: wait for deliveries after the last publish")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "server process id, to report its CPU time (and, idle, its memory)")
-	fs.StringVar(&role, "role", "", "internal: child, for the child processes of --procs")
-	fs.StringVar(&secretEnv, "secret-env", "RAMPART_JWT_SECRET", "variable holding the HMAC secret")
-	if err := fs.Parse(args); err != nil {
-		return o, role, err
-	}
-	if *subs > 0 {
-		o.Conns = *subs
-	}
-	o.Secret = []byte(os.Getenv(secretEnv))
-	var err error
-	o.Sources, err = bench.ParseSources(sources)
-	return o, role, err
+	fs.StringVar(&x.role, "role", "", "internal: child, for the child processes of --procs")
+	fs.StringVar(&x.secretEnv, "secret-env", "RAMPART_JWT_SECRET", "variable holding the HMAC secret")
+	return fs, o, x
 }

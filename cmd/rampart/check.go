@@ -10,14 +10,14 @@ import (
 
 // checkConfig validates a configuration file the way serve would.
 func checkConfig(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: rampart check-config FILE")
-		return 2
+	pos, exit, ok := mustLookup("check-config").parse(nil, args, stdout, stderr)
+	if !ok {
+		return exit
 	}
-	if _, err := config.Load(args[0], os.Environ()); err != nil {
+	if _, err := config.Load(pos[0], os.Environ()); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintln(stdout, args[0]+": ok")
+	fmt.Fprintln(stdout, pos[0]+": ok")
 	return 0
 }

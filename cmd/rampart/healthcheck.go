@@ -12,23 +12,23 @@ import (
 // healthcheck asks a running server's health endpoint and exits 0 if it
 // answers 200, 1 otherwise: a container's HEALTHCHECK in an image that
 // has no shell, curl or wget. It follows no redirects and reads no body.
-func healthcheck(args []string, _, stderr io.Writer) int {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("url", "http://127.0.0.1:8080/healthz", "the health endpoint (http:// only)")
-	timeout := fs.Duration("timeout", 2*time.Second, "time allowed to the whole request")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rampart healthcheck: unexpected argument %q\n", fs.Arg(0))
-		return 2
+func healthcheck(args []string, stdout, stderr io.Writer) int {
+	fs, url, timeout := healthcheckFlags()
+	if _, exit, ok := mustLookup("healthcheck").parse(fs, args, stdout, stderr); !ok {
+		return exit
 	}
 	if err := probeHealth(*url, *timeout); err != nil {
 		fmt.Fprintln(stderr, "rampart healthcheck:", err)
 		return 1
 	}
 	return 0
+}
+
+func healthcheckFlags() (fs *flag.FlagSet, url *string, timeout *time.Duration) {
+	fs = flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	url = fs.String("url", "http://127.0.0.1:8080/healthz", "the health endpoint (http:// only)")
+	timeout = fs.Duration("timeout", 2*time.Second, "time allowed to the whole request")
+	return fs, url, timeout
 }
 
 func probeHealth(url string, timeout time.Duration) error {

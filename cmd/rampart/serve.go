@@ -30,19 +30,27 @@ const shutdownWait = 10 * time.Second
 // drainWindow spreads the closes of a drain started by SIGUSR1.
 const drainWindow = 30 * time.Second
 
-func serve(args []string, stdout, stderr io.Writer) int {
+// serveOptions are serve's flags.
+type serveOptions struct {
+	path, listen string
+	dev          bool
+}
+
+func serveFlags() (*flag.FlagSet, *serveOptions) {
+	o := new(serveOptions)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file")
-	dev := fs.Bool("dev", false, "loopback dev server with a fresh secret, a printed token and a demo page")
-	listen := fs.String("listen", "", "listen address (overrides the file and RAMPART_LISTEN; checked as they are)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs.StringVar(&o.path, "config", "", "configuration file")
+	fs.BoolVar(&o.dev, "dev", false, "loopback dev server with a fresh secret, a printed token and a demo page")
+	fs.StringVar(&o.listen, "listen", "", "listen address (overrides the file and RAMPART_LISTEN; checked as they are)")
+	return fs, o
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs, o := serveFlags()
+	if _, exit, ok := mustLookup("serve").parse(fs, args, stdout, stderr); !ok {
+		return exit
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rampart serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
+	path, dev, listen := &o.path, &o.dev, &o.listen
 	if *dev == (*path != "") {
 		fmt.Fprintln(stderr, "rampart serve: give exactly one of --config FILE or --dev")
 		return 2

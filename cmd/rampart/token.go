@@ -13,20 +13,12 @@ import (
 
 // token mints an HS256 token, for development and tests.
 func token(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sub := fs.String("sub", "", "user id (required)")
-	roles := fs.String("roles", "", "comma-separated roles")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime")
-	iss := fs.String("iss", "", "issuer")
-	aud := fs.String("aud", "", "audience")
-	csrf := fs.String("csrf", "", "csrf claim, for cookie sessions")
-	secretEnv := fs.String("secret-env", "RAMPART_JWT_SECRET", "variable holding the HMAC secret")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs, o := tokenFlags()
+	if _, exit, ok := mustLookup("token").parse(fs, args, stdout, stderr); !ok {
+		return exit
 	}
-	tok, err := devtoken.Mint([]byte(os.Getenv(*secretEnv)), devtoken.Claims{
-		Sub: *sub, Roles: splitList(*roles), TTL: *ttl, Iss: *iss, Aud: *aud, CSRF: *csrf,
+	tok, err := devtoken.Mint([]byte(os.Getenv(o.secretEnv)), devtoken.Claims{
+		Sub: o.sub, Roles: splitList(o.roles), TTL: o.ttl, Iss: o.iss, Aud: o.aud, CSRF: o.csrf,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "rampart token:", err)
@@ -34,6 +26,25 @@ func token(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, tok)
 	return 0
+}
+
+// tokenOptions are token's flags.
+type tokenOptions struct {
+	sub, roles, iss, aud, csrf, secretEnv string
+	ttl                                   time.Duration
+}
+
+func tokenFlags() (*flag.FlagSet, *tokenOptions) {
+	o := new(tokenOptions)
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.StringVar(&o.sub, "sub", "", "user id (required)")
+	fs.StringVar(&o.roles, "roles", "", "comma-separated roles")
+	fs.DurationVar(&o.ttl, "ttl", time.Hour, "lifetime")
+	fs.StringVar(&o.iss, "iss", "", "issuer")
+	fs.StringVar(&o.aud, "aud", "", "audience")
+	fs.StringVar(&o.csrf, "csrf", "", "csrf claim, for cookie sessions")
+	fs.StringVar(&o.secretEnv, "secret-env", "RAMPART_JWT_SECRET", "variable holding the HMAC secret")
+	return fs, o
 }
 
 func splitList(s string) []string {

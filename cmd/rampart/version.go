@@ -63,9 +63,8 @@ func (v buildVersion) write(w io.Writer) {
 }
 
 func versionCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprintf(stderr, "rampart version: unexpected argument %q\n", args[0])
-		return 2
+	if _, exit, ok := mustLookup("version").parse(nil, args, stdout, stderr); !ok {
+		return exit
 	}
 	info, ok := debug.ReadBuildInfo()
 	readVersion(version, info, ok).write(stdout)
