@@ -50,8 +50,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if _, exit, ok := mustLookup("serve").parse(fs, args, stdout, stderr); !ok {
 		return exit
 	}
-	path, dev, listen := &o.path, &o.dev, &o.listen
-	if *dev == (*path != "") {
+	if o.dev == (o.path != "") {
 		fmt.Fprintln(stderr, "rampart serve: give exactly one of --config FILE or --dev")
 		return 2
 	}
@@ -61,13 +60,13 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		err   error
 		flags []config.Flag // settings the command line overrides, checked with the rest
 	)
-	if *listen != "" {
-		flags = append(flags, config.Flag{Name: "--listen", Key: "listen", Value: *listen})
+	if o.listen != "" {
+		flags = append(flags, config.Flag{Name: "--listen", Key: "listen", Value: o.listen})
 	}
-	if *dev {
+	if o.dev {
 		d, f, err = newDevMode(flags)
 	} else {
-		f, err = config.Load(*path, os.Environ(), flags...)
+		f, err = config.Load(o.path, os.Environ(), flags...)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -76,7 +75,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	lw := newLogWriter(stderr)
 	defer lw.Close()
 	log := newLogger(f.Log, lw)
-	src := source{path: *path, flags: flags}
+	src := source{path: o.path, flags: flags}
 	if err := run1(f, d, src, log, stdout); err != nil {
 		log.Error("server stopped", "event", "server_error", "error", err.Error())
 		return 1
