@@ -31,8 +31,13 @@ type devMode struct {
 // newDevMode builds the dev configuration from the environment and flags
 // (--listen; 127.0.0.1:8080 when not given), checked as a file would be.
 func newDevMode(flags []config.Flag) (*devMode, *config.File, error) {
+	// The address: --listen, else RAMPART_LISTEN, else 127.0.0.1:8080.
+	where := "--listen"
 	if !slices.ContainsFunc(flags, func(f config.Flag) bool { return f.Key == "listen" }) {
-		flags = append(flags, config.Flag{Name: "--listen", Key: "listen", Value: "127.0.0.1:8080"})
+		where = config.EnvName("listen")
+		if _, set := os.LookupEnv(where); !set {
+			flags = append(flags, config.Flag{Name: "--listen", Key: "listen", Value: "127.0.0.1:8080"})
+		}
 	}
 	d := &devMode{secret: make([]byte, 32)}
 	_, _ = rand.Read(d.secret)
@@ -49,7 +54,7 @@ func newDevMode(flags []config.Flag) (*devMode, *config.File, error) {
 	}
 	f.Log.Format = "text"
 	if host, _, _ := splitHost(f.Listen); !config.Loopback(host) {
-		return nil, nil, fmt.Errorf("--listen: listen: %s is not a loopback address, and serve --dev listens only on loopback", f.Listen)
+		return nil, nil, fmt.Errorf("%s: listen: %s is not a loopback address, and serve --dev listens only on loopback", where, f.Listen)
 	}
 	return d, f, nil
 }

@@ -73,6 +73,9 @@ func TestServeFlagsAreChecked(t *testing.T) {
 		{"dev on a private address with plaintext allowed", []string{"RAMPART_INSECURE_ALLOW_PLAINTEXT=true", "RAMPART_METRICS_INSECURE_PUBLIC=true"},
 			[]string{"serve", "--dev", "--listen", "10.255.255.1:0"},
 			"--listen: listen: 10.255.255.1:0 is not a loopback address, and serve --dev listens only on loopback"},
+		{"dev on a private address from the environment", []string{"RAMPART_LISTEN=10.255.255.1:0", "RAMPART_INSECURE_ALLOW_PLAINTEXT=true", "RAMPART_METRICS_INSECURE_PUBLIC=true"},
+			[]string{"serve", "--dev"},
+			"RAMPART_LISTEN: listen: 10.255.255.1:0 is not a loopback address, and serve --dev listens only on loopback"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -392,7 +395,15 @@ func TestReloadKeepsMetricsProtected(t *testing.T) {
 // its address.
 func devServer(t *testing.T, bin string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0")
+	return devServerWith(t, bin, nil, "--listen", "127.0.0.1:0")
+}
+
+// devServerWith runs `rampart serve --dev` with args after --dev and env
+// added to the environment, and returns the address it announced.
+func devServerWith(t *testing.T, bin string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--dev"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -432,6 +443,16 @@ func devServer(t *testing.T, bin string) string {
 		t.Fatal("the dev server did not announce its address within 30s")
 	}
 	return ""
+}
+
+// serve --dev listens where RAMPART_LISTEN says when --listen is not
+// given (it used to bind 127.0.0.1:8080 whatever the environment said).
+func TestDevListensWhereTheEnvironmentSays(t *testing.T) {
+	bin := buildRampart(t, t.TempDir())
+	addr := devServerWith(t, bin, []string{"RAMPART_LISTEN=127.0.0.1:0"})
+	if !strings.HasPrefix(addr, "127.0.0.1:") || strings.HasSuffix(addr, ":8080") {
+		t.Fatalf("dev server announced %q, want RAMPART_LISTEN's 127.0.0.1 with a free port", addr)
+	}
 }
 
 // get sends GET path with a Host header of our choosing over a fresh
