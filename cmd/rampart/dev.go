@@ -151,5 +151,7 @@ func (d *devMode) announce(w io.Writer, scheme, addr string) {
 	fmt.Fprintf(w, "rampart: dev server on %s://%s\n", scheme, addr)
 	fmt.Fprintf(w, "demo: %s://%s/\n", scheme, addr)
 	fmt.Fprintf(w, "token: %s\n", tok)
-	fmt.Fprintf(w, "try: websocat -H 'Authorization: Bearer %s' --protocol rampart.v1 ws://%s/ws\n", tok, addr)
+	// A client this repository has (the README's tour), not one the
+	// machine may lack.
+	fmt.Fprintf(w, "try: go run ./examples/chat -url ws://%s/ws -token %s\n", addr, tok)
 }

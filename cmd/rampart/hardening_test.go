@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rampart-rt/rampart/client"
 	"github.com/rampart-rt/rampart/config"
 	"github.com/rampart-rt/rampart/internal/devtoken"
 )
@@ -500,4 +502,41 @@ func TestDevAnswersOnlyLoopbackHosts(t *testing.T) {
 	if status, _ := get(t, addr, "localhost:"+port, "/"); status != http.StatusOK {
 		t.Errorf("the demo page on localhost: %d", status)
 	}
+}
+
+// The dev banner's "try" line is a client of this repository that works:
+// the chat example, with the printed address and token, connects.
+func TestDevBannerSuggestsAClientThatExists(t *testing.T) {
+	bin := buildRampart(t, t.TempDir())
+	cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	var try string
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "try: "); ok {
+			try = rest
+			break
+		}
+	}
+	f := strings.Fields(try)
+	if len(f) != 7 || f[0] != "go" || f[1] != "run" || f[2] != "./examples/chat" || f[3] != "-url" || f[5] != "-token" {
+		t.Fatalf("try line %q: want go run ./examples/chat -url URL -token TOKEN", try)
+	}
+	if _, err := os.Stat(filepath.Join("..", "..", "examples", "chat", "main.go")); err != nil {
+		t.Fatalf("the suggested example is not in the repository: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{URL: f[4], Token: func(context.Context) (string, error) { return f[6], nil }})
+	if err != nil {
+		t.Fatalf("the suggested URL and token do not connect: %v", err)
+	}
+	_ = c.Close()
 }
