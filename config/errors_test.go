@@ -1,11 +1,13 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -189,5 +191,36 @@ func TestEveryProblemSaysWhere(t *testing.T) {
 		if !where.MatchString(line) {
 			t.Errorf("line without file:line and key: %q", line)
 		}
+	}
+}
+
+// Problems come in the file's order, then those a variable, a flag or a
+// secret caused; each names its key, never a Go field.
+func TestProblemsAreSortedByLine(t *testing.T) {
+	src := "listen: \"127.0.0.1:8080\"\nlimits:\n  burst: 0\n  max_message_bytes: 5\nchannels:\n  - pattern: \"a/b\"\nauth:\n  leeway: 1h\npath: \"nope\"\n"
+	_, err := Parse("bad.yaml", []byte(src), nil)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	var lines []int
+	seenNoLine := false
+	for _, p := range e.Problems {
+		rest, ok := strings.CutPrefix(p.Where, "bad.yaml:")
+		if !ok {
+			seenNoLine = true
+			continue
+		}
+		if seenNoLine {
+			t.Fatalf("a problem with a line after one without: %v", e.Problems)
+		}
+		n, _ := strconv.Atoi(rest)
+		lines = append(lines, n)
+		if p.Key == "" || strings.ContainsAny(p.Key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+			t.Fatalf("problem %v does not name a file key", p)
+		}
+	}
+	if !slices.IsSorted(lines) || len(lines) < 5 {
+		t.Fatalf("lines %v: want at least 5, in order", lines)
 	}
 }

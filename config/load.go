@@ -1,12 +1,15 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -87,9 +90,22 @@ func parse(name string, src []byte, env []string, dir string, flags []Flag) (*Fi
 		l.validate(f)
 	}
 	if len(l.problems) > 0 {
+		// In the file's order; then what variables, flags and secrets set.
+		slices.SortStableFunc(l.problems, func(a, b Problem) int { return cmp.Compare(l.lineOf(a), l.lineOf(b)) })
 		return nil, &Error{Problems: l.problems}
 	}
 	return f, nil
+}
+
+// lineOf is the file line p names, or the largest int for a problem
+// without one (a variable, a flag, a secret).
+func (l *loader) lineOf(p Problem) int {
+	if rest, ok := strings.CutPrefix(p.Where, l.name+":"); ok {
+		if n, err := strconv.Atoi(rest); err == nil {
+			return n
+		}
+	}
+	return math.MaxInt
 }
 
 type loader struct {
