@@ -180,7 +180,7 @@ func TestCompletionScripts(t *testing.T) {
 func TestBashCompletion(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
-		t.Skip("bash is not installed")
+		t.Fatal("bash is not installed: the completion test needs it (scripts/test.sh runs under bash)")
 	}
 	bin := buildRampart(t, t.TempDir())
 	_, script, _ := runCLI(t, bin, "completion", "bash")

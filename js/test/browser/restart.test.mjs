@@ -9,7 +9,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, startRedis, haveRedis, waitFor } from '../helpers/server.mjs';
+import { startServer, startRedis, waitFor } from '../helpers/server.mjs';
 import { launch, withPages, openChat, say, texts, waitForTexts } from './helpers.mjs';
 
 const cleanups = [];
@@ -57,7 +57,6 @@ test('reconnects after a restart and shows the missed messages (memory broker)',
 }));
 
 test('reconnects after a restart and recovers the missed messages (redis broker)',
-  { skip: !haveRedis() && 'redis-server is not installed' },
   withPages('restart redis', async (t, track) => {
     const redis = await startRedis();
     cleanups.push(() => redis.stop());
