@@ -308,7 +308,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, code
 		"event", "handshake_rejected", "status", status, "code", code, "reason", reason,
 		"request_id", id, "ip", s.st().clientIP.ClientIP(r.RemoteAddr, r.Header).String(), "origin", r.Header.Get("Origin"),
 		"user_agent", r.UserAgent(), "path", r.URL.Path)
-	httpapi.WriteJSON(w, status, map[string]string{"error": code, "request_id": id})
+	httpapi.WriteJSON(w, status, protocol.APIError{Error: protocol.Code(code), RequestID: id})
 }
 
 // upgrade switches the connection to WebSocket and starts its reader.

@@ -78,7 +78,7 @@ func (s *Server) containHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", id)
 	}
 	s.panicked(p, routeLabel(r), id, "")
-	httpapi.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "request_id": id})
+	httpapi.WriteJSON(w, http.StatusInternalServerError, protocol.APIError{Error: protocol.CodeInternal, RequestID: id})
 }
 
 // routeLabel keeps the panics metric's label set small.
