@@ -3,6 +3,7 @@ package rampart
 import (
 	"net"
 	"sync"
+	"syscall"
 )
 
 // batchConn is the connection gws writes to. Between begin and end it
@@ -12,13 +13,34 @@ import (
 // through. gws serialises its writes, so gathered frames stay whole and in
 // order; a close frame gws writes while a batch is open (the reader
 // failing a bad frame) is sent with the batch, by Close.
+//
+// A connection a sender writes (sender.go) gathers all the time: only its
+// sender, its writer goroutine and Close reach the socket, so a gws write
+// (the sender's own, or the reader's close frame) never waits for the
+// network.
 type batchConn struct {
 	net.Conn
-	mu     sync.Mutex // guards the fields below; held across the network write
-	on     bool
-	buf    *[]byte
-	broken bool // a write failed
-	closed bool // Close ran: what was written last (a close frame) went out unless broken
+	raw syscall.RawConn // the socket, for a sender; nil: written by net.Conn only (TLS)
+
+	mu       sync.Mutex // guards the fields below; held across the network write, except Close's
+	on       bool       // gathering
+	always   bool       // gathering all the time: a sender writes this connection
+	mayFlush bool       // a writer goroutine's batch: a full buffer is written at once
+	buf      *[]byte
+	pending  *[]byte // gathered bytes a sender could not send whole: written first
+	skip     int     // of pending, the bytes already sent
+	broken   bool    // a write failed
+	closed   bool    // Close ran: what was written last (a close frame) went out unless broken
+}
+
+// newBatchConn wraps a connection gws writes to, gathering from the start
+// (the 101 response goes out with the welcome).
+func newBatchConn(nc net.Conn) *batchConn {
+	b := &batchConn{Conn: nc, on: true}
+	if sc, ok := nc.(*net.TCPConn); ok {
+		b.raw, _ = sc.SyscallConn()
+	}
+	return b
 }
 
 // maxBatch bounds the bytes gathered before they are written.
@@ -26,21 +48,38 @@ const maxBatch = 64 << 10
 
 var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-func (b *batchConn) begin() {
+// gatherAlways makes every write gather, for a sender.
+func (b *batchConn) gatherAlways() {
 	b.mu.Lock()
-	b.on = true
+	b.always, b.on = true, true
 	b.mu.Unlock()
 }
 
-// end writes what was gathered and stops gathering.
+func (b *batchConn) begin() {
+	b.mu.Lock()
+	b.on, b.mayFlush = true, true
+	b.mu.Unlock()
+}
+
+// end writes what was gathered and stops gathering (unless always).
 func (b *batchConn) end() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.on = false
+	b.on, b.mayFlush = b.always, false
 	return b.flushLocked()
 }
 
 func (b *batchConn) flushLocked() error {
+	if b.pending != nil {
+		buf := b.pending
+		b.pending = nil
+		_, err := b.Conn.Write((*buf)[b.skip:])
+		b.broken = b.broken || err != nil
+		putBatch(buf)
+		if err != nil {
+			return err
+		}
+	}
 	if b.buf == nil {
 		return nil
 	}
@@ -48,17 +87,70 @@ func (b *batchConn) flushLocked() error {
 	b.buf = nil
 	_, err := b.Conn.Write(*buf)
 	b.broken = b.broken || err != nil
+	putBatch(buf)
+	return err
+}
+
+func putBatch(buf *[]byte) {
 	if cap(*buf) <= maxBatch*2 {
 		*buf = (*buf)[:0]
 		batchPool.Put(buf)
 	}
-	return err
+}
+
+// takeForSend hands what was gathered to a sender, with b.mu held until
+// sentBySender: nothing else reaches the socket in between. A nil buffer
+// comes with the lock released: nothing was gathered, or Close already
+// took it (with a close frame), or the connection is broken (an error).
+// It never waits for the network.
+func (b *batchConn) takeForSend() ([]byte, error) {
+	b.mu.Lock()
+	if b.broken {
+		b.mu.Unlock()
+		return nil, net.ErrClosed
+	}
+	if b.buf == nil || b.closed {
+		b.mu.Unlock()
+		return nil, nil
+	}
+	return *b.buf, nil
+}
+
+// sentBySender records a sender's result for what takeForSend gave it,
+// and releases b.mu: n bytes were sent, or the send failed with errno.
+// It reports whether bytes are left for the connection's writer goroutine.
+func (b *batchConn) sentBySender(n int, errno syscall.Errno) (rest bool) {
+	defer b.mu.Unlock()
+	buf := b.buf
+	b.buf = nil
+	switch {
+	case errno == 0 && n == len(*buf):
+		putBatch(buf)
+		return false
+	case errno == 0 || errno == syscall.EAGAIN:
+		b.pending, b.skip = buf, n
+		return true
+	default:
+		b.broken = true
+		putBatch(buf)
+		return false
+	}
+}
+
+// hasPending reports whether bytes a sender could not send wait.
+func (b *batchConn) hasPending() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pending != nil
 }
 
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.on {
+		if err := b.flushLocked(); err != nil { // a sender's rest first
+			return 0, err
+		}
 		n, err := b.Conn.Write(p)
 		b.broken = b.broken || err != nil
 		return n, err
@@ -67,7 +159,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 		b.buf = batchPool.Get().(*[]byte)
 	}
 	*b.buf = append(*b.buf, p...)
-	if len(*b.buf) >= maxBatch {
+	if len(*b.buf) >= maxBatch && (b.mayFlush || !b.always) {
 		if err := b.flushLocked(); err != nil {
 			return 0, err
 		}
@@ -75,13 +167,32 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Close sends what was gathered (a close frame among it), then closes.
+// Close sends what was gathered (a close frame among it), then closes. It
+// takes what is gathered under b.mu but writes it without: a sender
+// looking at this connection meanwhile finds it closed and moves on.
 func (b *batchConn) Close() error {
 	b.mu.Lock()
-	_ = b.flushLocked()
+	pending, skip, buf := b.pending, b.skip, b.buf
+	b.pending, b.buf = nil, nil
 	b.on = false
 	b.closed = true
 	b.mu.Unlock()
+	var err error
+	if pending != nil {
+		_, err = b.Conn.Write((*pending)[skip:])
+		putBatch(pending)
+	}
+	if buf != nil {
+		if err == nil {
+			_, err = b.Conn.Write(*buf)
+		}
+		putBatch(buf)
+	}
+	if err != nil {
+		b.mu.Lock()
+		b.broken = true
+		b.mu.Unlock()
+	}
 	return b.Conn.Close()
 }
 

@@ -62,6 +62,11 @@ type Config struct {
 	// ConnectSources are added to the pages' CSP connect-src next to 'self'
 	// (the ws:// and wss:// origins clients connect to).
 	ConnectSources []string
+	// IOURing lets a few senders write many connections' frames with one
+	// system call through Linux's io_uring (see sender.go); where the
+	// kernel refuses it, and for TLS connections, every burst is written by
+	// a goroutine of its own, as with false. Default true; fixed at New.
+	IOURing *bool
 }
 
 // The settings' types, defined in package settings.

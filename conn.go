@@ -3,6 +3,7 @@ package rampart
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"syscall"
 
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ type conn struct {
 	opened    time.Time
 	held      held      // connection-limit counts to give back at close
 	deadline  time.Time // the write deadline set last; the writer's own
+	snd       *sender   // writes c's bursts; nil: a goroutine per burst
 
 	// subMu serialises the changes of c's subscriptions: its own
 	// subscribe and unsubscribe, the server-side API's and a reload's. It
@@ -117,6 +119,11 @@ func newClientID() string {
 // welcome push.
 func (c *conn) attach(ws *gws.Conn, userAgent string) {
 	c.ws = ws
+	if bc := c.batch(); bc.raw != nil {
+		if c.snd = c.reg.pickSender(); c.snd != nil {
+			bc.gatherAlways()
+		}
+	}
 	ws.Session().Store("", c)
 	claims := c.identityClaims()
 	w := protocol.Welcome{
@@ -256,8 +263,19 @@ func (c *conn) startWriter() { c.reg.startWriter(c) }
 
 // flush writes queued frames until the queue is empty. Every write has a
 // deadline, set by the writer alone; a failed write ends the connection.
+// What a sender could not send goes out first.
 func (c *conn) flush() {
 	defer c.contain("writer", c.requestID, c.drop)
+	if bc := c.batch(); bc.hasPending() {
+		c.extendWriteDeadline()
+		bc.mu.Lock()
+		err := bc.flushLocked()
+		bc.mu.Unlock()
+		if err != nil {
+			c.failWriter()
+			return
+		}
+	}
 	var batch []frame
 	for {
 		c.mu.Lock()
@@ -273,13 +291,104 @@ func (c *conn) flush() {
 		ok := c.writeBatch(batch)
 		clear(batch)
 		if !ok {
-			c.drop()
-			c.mu.Lock()
-			c.writing, c.queue = false, nil
-			c.mu.Unlock()
+			c.failWriter()
 			return
 		}
 	}
+}
+
+// failWriter ends the connection after a failed write; no writer runs
+// for it any more.
+func (c *conn) failWriter() {
+	c.drop()
+	c.mu.Lock()
+	c.writing, c.queue = false, nil
+	c.mu.Unlock()
+}
+
+// gather encodes c's queued frames for its sender: the bytes to send, with
+// the batchConn's lock held until settle. Nil when there is nothing to send:
+// the queue was empty (c's writer is then done), or the frames went
+// another way: a burst over maxBatch, or with a close frame, goes to a
+// writer goroutine, and gws's reader may have closed the connection (with
+// a close frame) meanwhile. It never waits for the network: the sender
+// never waits for one socket.
+func (c *conn) gather() []byte {
+	defer c.contain("writer", c.requestID, c.drop)
+	c.mu.Lock()
+	batch := c.queue
+	c.queue = nil
+	if len(batch) == 0 {
+		c.writing = false
+		c.mu.Unlock()
+		return nil
+	}
+	if forGoroutine(batch) {
+		c.queue = append(batch, c.queue...)
+		c.mu.Unlock()
+		c.reg.startWriterGoroutine(c)
+		return nil
+	}
+	c.mu.Unlock()
+	for i := range batch {
+		if !c.write(&batch[i]) {
+			c.failWriter()
+			return nil
+		}
+	}
+	buf, err := c.batch().takeForSend()
+	if err != nil {
+		c.failWriter()
+		return nil
+	}
+	if buf == nil {
+		c.writerDone()
+	}
+	return buf
+}
+
+// forGoroutine reports whether frames are for the writer goroutine rather
+// than the sender: more than maxBatch bytes, or a close frame (gws closes
+// the socket right after writing it, which waits for the network).
+func forGoroutine(frames []frame) bool {
+	n := 0
+	for i := range frames {
+		if frames[i].close {
+			return true
+		}
+		n += len(frames[i].data) + 14
+	}
+	return n > maxBatch
+}
+
+// settle settles what the sender sent of gather's bytes (n, or -errno): all
+// of it lets the next burst start; a rest goes to a writer goroutine, which
+// sends it within limits.write_timeout; an error ends the connection.
+func (c *conn) settle(n int) {
+	var errno syscall.Errno
+	if n < 0 {
+		errno, n = syscall.Errno(-n), 0
+	}
+	switch rest := c.batch().sentBySender(n, errno); {
+	case rest:
+		c.reg.startWriterGoroutine(c)
+	case errno != 0 && errno != syscall.EAGAIN:
+		c.failWriter()
+	default:
+		c.writerDone()
+	}
+}
+
+// writerDone ends a burst: frames queued meanwhile start the next one.
+func (c *conn) writerDone() {
+	c.mu.Lock()
+	if len(c.queue) == 0 {
+		c.writing, c.queue = false, nil
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.startWriter()
 }
 
 // extendWriteDeadline keeps the write deadline between half and all of

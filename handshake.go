@@ -360,5 +360,5 @@ func upgradeKeepingBytes(up *gws.Upgrader, w http.ResponseWriter, r *http.Reques
 	// The batch starts gathering: the 101 response goes out with the
 	// welcome, in the writer's first write (or with the error answer and
 	// the close, when the upgrade fails), one system call instead of two.
-	return up.UpgradeFromConn(&batchConn{Conn: netConn, on: true}, bufio.NewReaderSize(src, readBufferSize), r)
+	return up.UpgradeFromConn(newBatchConn(netConn), bufio.NewReaderSize(src, readBufferSize), r)
 }

@@ -33,6 +33,26 @@ type registry struct {
 
 	live sync.WaitGroup // admitted connections until they are given back
 	work sync.WaitGroup // per-connection goroutines besides the reader: writers, rpc calls
+
+	senders []*sender     // set before the first connection; none: a goroutine per burst
+	next    atomic.Uint32 // the sender the next connection gets
+}
+
+// sends counts the bursts the senders have sent.
+func (r *registry) sends() uint64 {
+	var n uint64
+	for _, s := range r.senders {
+		n += s.sends.Load()
+	}
+	return n
+}
+
+// pickSender spreads connections over the senders.
+func (r *registry) pickSender() *sender {
+	if len(r.senders) == 0 {
+		return nil
+	}
+	return r.senders[int(r.next.Add(1))%len(r.senders)]
 }
 
 func newRegistry() *registry {
@@ -112,6 +132,19 @@ func (r *registry) goWork(f func()) bool {
 // once per burst of frames, up to once per delivery: a lock here is one
 // every subscriber of every channel would share.
 func (r *registry) startWriter(c *conn) {
+	r.work.Add(1)
+	if c.snd != nil && c.snd.push(c) {
+		return
+	}
+	go func() {
+		defer r.work.Done()
+		c.flush()
+	}()
+}
+
+// startWriterGoroutine runs c's writer on a goroutine of its own, for
+// what c's sender could not send without waiting.
+func (r *registry) startWriterGoroutine(c *conn) {
 	r.work.Add(1)
 	go func() {
 		defer r.work.Done()

@@ -118,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.api = s.apiHandler()
 	s.mux = s.routes()
+	s.startSenders()
 	s.goBackground(s.sweep)
 	s.goBackground(s.refreshPresence)
 	return s, nil
