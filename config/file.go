@@ -19,6 +19,7 @@ type File struct {
 	Metrics                Metrics `yaml:"metrics"`
 	Log                    Log     `yaml:"log"`
 	Broker                 Broker  `yaml:"broker"`
+	IOURing                *bool   `yaml:"io_uring"` // write sockets through io_uring where the kernel allows; default true
 
 	// The server's settings, each as settings.Settings has it but auth
 	// and api, which add the keys naming their secrets.

@@ -71,3 +71,25 @@ api: { max_body_bytes: 1024 }
 		t.Error("the compiled rules are not the file's")
 	}
 }
+
+// io_uring is on unless the file turns it off; anything but a bool is an
+// error with its line.
+func TestIOURingKey(t *testing.T) {
+	env := []string{"RAMPART_JWT_SECRET=" + strings.Repeat("s", 32)}
+	for _, tc := range []struct {
+		file string
+		want *bool
+	}{{"", nil}, {"io_uring: false\n", new(bool)}} {
+		f, err := Parse("c.yaml", []byte(tc.file), env)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.file, err)
+		}
+		if (f.IOURing == nil) != (tc.want == nil) || (f.IOURing != nil && *f.IOURing != *tc.want) {
+			t.Fatalf("%q: io_uring %v", tc.file, f.IOURing)
+		}
+	}
+	_, err := Parse("c.yaml", []byte("\nio_uring: sometimes\n"), env)
+	if err == nil || !strings.Contains(err.Error(), `c.yaml:2: io_uring: "sometimes" is not true or false`) {
+		t.Fatalf("a bad io_uring: %v", err)
+	}
+}

@@ -171,6 +171,7 @@ func restartOnly(old, new *config.File) []string {
 	diff("log", old.Log, new.Log)
 	diff("broker", old.Broker, new.Broker)
 	diff("api.admin_only", old.API.AdminOnly, new.API.AdminOnly)
+	diff("io_uring", old.IOURing, new.IOURing)
 	return keys
 }
 

@@ -160,6 +160,7 @@ func run1(f *config.File, d *devMode, src source, log *slog.Logger, stdout io.Wr
 func buildServer(ctx context.Context, f *config.File, d *devMode, addr string, log *slog.Logger) (*rampart.Server, func(), error) {
 	cfg := serverConfig(f, addr, log)
 	cfg.AdminSeparate = f.Metrics.Listen != ""
+	cfg.IOURing = f.IOURing
 	if d != nil {
 		d.configure(&cfg, addr)
 	}
