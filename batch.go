@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // batchConn is the connection gws writes to. Between begin and end it
@@ -22,10 +23,11 @@ type batchConn struct {
 	net.Conn
 	raw syscall.RawConn // the socket, for a sender; nil: written by net.Conn only (TLS)
 
-	mu       sync.Mutex // guards the fields below; held across the network write, except Close's
-	on       bool       // gathering
-	always   bool       // gathering all the time: a sender writes this connection
-	mayFlush bool       // a writer goroutine's batch: a full buffer is written at once
+	mu       sync.Mutex    // guards the fields below; held across the network write, except Close's
+	on       bool          // gathering
+	always   bool          // gathering all the time: a sender writes this connection
+	closeBy  time.Duration // with always: the bound of Close's write (limits.write_timeout)
+	mayFlush bool          // a writer goroutine's batch: a full buffer is written at once
 	buf      *[]byte
 	pending  *[]byte // gathered bytes a sender could not send whole: written first
 	skip     int     // of pending, the bytes already sent
@@ -48,10 +50,11 @@ const maxBatch = 64 << 10
 
 var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// gatherAlways makes every write gather, for a sender.
-func (b *batchConn) gatherAlways() {
+// gatherAlways makes every write gather, for a sender. Close's own write
+// then gets a deadline of timeout: no writer may have set one.
+func (b *batchConn) gatherAlways(timeout time.Duration) {
 	b.mu.Lock()
-	b.always, b.on = true, true
+	b.always, b.on, b.closeBy = true, true, timeout
 	b.mu.Unlock()
 }
 
@@ -176,6 +179,9 @@ func (b *batchConn) Close() error {
 	b.pending, b.buf = nil, nil
 	b.on = false
 	b.closed = true
+	if b.always && (pending != nil || buf != nil) {
+		_ = b.Conn.SetWriteDeadline(time.Now().Add(b.closeBy))
+	}
 	b.mu.Unlock()
 	var err error
 	if pending != nil {

@@ -121,7 +121,7 @@ func (c *conn) attach(ws *gws.Conn, userAgent string) {
 	c.ws = ws
 	if bc := c.batch(); bc.raw != nil {
 		if c.snd = c.reg.pickSender(); c.snd != nil {
-			bc.gatherAlways()
+			bc.gatherAlways(c.s.st().cfg.Limits.WriteTimeout)
 		}
 	}
 	ws.Session().Store("", c)
