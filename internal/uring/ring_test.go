@@ -14,7 +14,7 @@ import (
 )
 
 // pair returns the two ends of a loopback TCP connection.
-func pair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+func pair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -34,7 +34,7 @@ func pair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 }
 
 // withFDs runs f with the descriptors of conns held open.
-func withFDs(t *testing.T, conns []*net.TCPConn, f func(fds []int)) {
+func withFDs(t testing.TB, conns []*net.TCPConn, f func(fds []int)) {
 	t.Helper()
 	var fds []int
 	var next func(i int)
@@ -54,7 +54,7 @@ func withFDs(t *testing.T, conns []*net.TCPConn, f func(fds []int)) {
 	next(0)
 }
 
-func newRing(t *testing.T, n int) *Ring {
+func newRing(t testing.TB, n int) *Ring {
 	t.Helper()
 	r, err := New(n)
 	if err != nil {
