@@ -13,8 +13,8 @@ import (
 // where their secrets are read from, plus what the binary needs around the
 // server (listener, TLS, metrics listener, logs, broker).
 type File struct {
-	Listen                 string  `yaml:"listen"`                   // default 127.0.0.1:8080
-	InsecureAllowPlaintext bool    `yaml:"insecure_allow_plaintext"` // ws:// on a non-loopback address
+	Listen                 string  `yaml:"listen"`                   // address the server listens on (host:port); default 127.0.0.1:8080
+	InsecureAllowPlaintext bool    `yaml:"insecure_allow_plaintext"` // allow ws:// (no TLS) on a non-loopback address; default false
 	TLS                    TLS     `yaml:"tls"`
 	Metrics                Metrics `yaml:"metrics"`
 	Log                    Log     `yaml:"log"`
@@ -23,6 +23,7 @@ type File struct {
 
 	// The server's settings, each as settings.Settings has it but auth
 	// and api, which add the keys naming their secrets.
+
 	Path               string           `yaml:"path"`
 	HandshakeTimeout   time.Duration    `yaml:"handshake_timeout"`
 	RequireSubprotocol *bool            `yaml:"require_subprotocol"`
@@ -42,8 +43,8 @@ type File struct {
 // binary reads the HMAC secret and the public keys from.
 type Auth struct {
 	settings.Auth  `yaml:",inline"`
-	HMACSecretEnv  string   `yaml:"hmac_secret_env"`  // variable holding the HMAC secret; default RAMPART_JWT_SECRET
-	HMACSecretFile string   `yaml:"hmac_secret_file"` // file holding the HMAC secret (instead of the variable)
+	HMACSecretEnv  string   `yaml:"hmac_secret_env"`  // variable holding the HMAC secret, read when hmac_secret_file is empty; default RAMPART_JWT_SECRET
+	HMACSecretFile string   `yaml:"hmac_secret_file"` // file holding the HMAC secret (instead of the variable); relative to this file's directory
 	PublicKeyFiles []string `yaml:"public_key_files"` // PEM "PUBLIC KEY" files
 }
 
@@ -81,8 +82,8 @@ func (f *File) serverSettings() settings.Settings {
 
 // TLS configures wss.
 type TLS struct {
-	CertFile   string `yaml:"cert_file"`
-	KeyFile    string `yaml:"key_file"`
+	CertFile   string `yaml:"cert_file"`   // PEM certificate chain; with key_file, the listener speaks wss
+	KeyFile    string `yaml:"key_file"`    // PEM private key of cert_file
 	MinVersion string `yaml:"min_version"` // "1.2" (default) or "1.3"
 }
 
@@ -115,9 +116,9 @@ type Redis struct {
 	MasterName  string        `yaml:"master_name"`  // Sentinel master; empty: not Sentinel
 	Cluster     bool          `yaml:"cluster"`      // Redis Cluster
 	PasswordEnv string        `yaml:"password_env"` // variable holding the password
-	DB          int           `yaml:"db"`
+	DB          int           `yaml:"db"`           // database number; default 0
 	Prefix      string        `yaml:"prefix"`       // key prefix; default "rampart"
-	DialTimeout time.Duration `yaml:"dial_timeout"` // default 2s
+	DialTimeout time.Duration `yaml:"dial_timeout"` // bound on connecting to Redis; default 2s
 
 	Password string `yaml:"-"` // read from password_env
 }
@@ -140,6 +141,15 @@ func (f *File) defaults() {
 	}
 	if f.Broker.Type == "" {
 		f.Broker.Type = "memory"
+	}
+	if f.Broker.Redis.Prefix == "" {
+		f.Broker.Redis.Prefix = "rampart"
+	}
+	if f.Broker.Redis.DialTimeout == 0 {
+		f.Broker.Redis.DialTimeout = 2 * time.Second
+	}
+	if f.Broker.NATS.Prefix == "" {
+		f.Broker.NATS.Prefix = "rampart"
 	}
 	if f.TLS.MinVersion == "" {
 		f.TLS.MinVersion = "1.2"

@@ -20,7 +20,7 @@ type Settings struct {
 	Origins            Origins       `yaml:"origins"`
 	Auth               Auth          `yaml:"auth"`
 	Limits             Limits        `yaml:"limits"`
-	Channels           []policy.Rule `yaml:"channels"`
+	Channels           []policy.Rule `yaml:"channels"` // channel rules, first match wins; a channel no rule matches is denied
 	RPC                RPC           `yaml:"rpc"`
 	API                API           `yaml:"api"`
 

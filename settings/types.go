@@ -17,13 +17,13 @@ type Origins struct {
 // auth.public_key_files) is the binary's business: the server is given the
 // secret and the keys themselves.
 type Auth struct {
-	Algorithms    []string      `yaml:"algorithms"`     // allow-list; default [HS256]
+	Algorithms    []string      `yaml:"algorithms"`     // signature algorithms accepted (an allow-list); default [HS256]
 	JWKSURL       string        `yaml:"jwks_url"`       // fixed JWKS endpoint; never taken from a token
 	Issuer        string        `yaml:"issuer"`         // required iss, when set
 	Audience      string        `yaml:"audience"`       // required aud, when set
 	Leeway        time.Duration `yaml:"leeway"`         // clock skew allowed; default 5s
 	RefreshWindow time.Duration `yaml:"refresh_window"` // refresh_required this long before exp; default 60s
-	RequireExp    *bool         `yaml:"require_exp"`    // default true
+	RequireExp    *bool         `yaml:"require_exp"`    // refuse tokens without exp; default true
 	Sources       []string      `yaml:"sources"`        // default [header, subprotocol, cookie]; "query" must be listed to be used
 	Cookie        Cookie        `yaml:"cookie"`
 
@@ -61,18 +61,18 @@ func (a *Auth) defaults() {
 // Limits bounds what clients can make the server do. Every field's default
 // is written next to it.
 type Limits struct {
-	MaxConnections          int           `yaml:"max_connections"`              // default 10000, capped below the open-file limit
-	MaxConnectionsPerIP     int           `yaml:"max_connections_per_ip"`       // default 5
-	MaxConnectionsPerUser   int           `yaml:"max_connections_per_user"`     // default 10
-	HandshakesPerIPPerMin   int           `yaml:"handshakes_per_ip_per_minute"` // default 60
-	MaxMessageBytes         int           `yaml:"max_message_bytes"`            // default 16384, after decompression
-	MessagesPerMinute       int           `yaml:"messages_per_minute"`          // per connection; default 50
-	Burst                   int           `yaml:"burst"`                        // token bucket size; default 10
-	MaxViolations           int           `yaml:"max_violations"`               // per minute before close 1008; default 10
-	MaxSubscriptions        int           `yaml:"max_subscriptions"`            // per connection; default 100
+	MaxConnections          int           `yaml:"max_connections"`              // open connections on this server; default 10000, capped below the open-file limit
+	MaxConnectionsPerIP     int           `yaml:"max_connections_per_ip"`       // open connections from one client IP; default 5
+	MaxConnectionsPerUser   int           `yaml:"max_connections_per_user"`     // open connections of one user (the token's sub); default 10
+	HandshakesPerIPPerMin   int           `yaml:"handshakes_per_ip_per_minute"` // handshakes one client IP may start per minute; default 60
+	MaxMessageBytes         int           `yaml:"max_message_bytes"`            // largest message a client may send, in bytes, after decompression; default 16384
+	MessagesPerMinute       int           `yaml:"messages_per_minute"`          // commands per connection per minute (token bucket refill); default 50
+	Burst                   int           `yaml:"burst"`                        // token bucket size: commands allowed at once above the rate; default 10
+	MaxViolations           int           `yaml:"max_violations"`               // invalid or forbidden messages per minute before close 1008; default 10
+	MaxSubscriptions        int           `yaml:"max_subscriptions"`            // channels one connection may subscribe to; default 100
 	SendQueue               int           `yaml:"send_queue"`                   // frames buffered per connection; default 256
-	PingInterval            time.Duration `yaml:"ping_interval"`                // default 25s
-	PongTimeout             time.Duration `yaml:"pong_timeout"`                 // default 10s
+	PingInterval            time.Duration `yaml:"ping_interval"`                // how often the server pings a connection; default 25s
+	PongTimeout             time.Duration `yaml:"pong_timeout"`                 // how long a ping waits for its pong before the connection is dropped; default 10s
 	WriteTimeout            time.Duration `yaml:"write_timeout"`                // one network write; default 10s
 	ShutdownSpread          time.Duration `yaml:"shutdown_spread"`              // closes with 1001 spread over this; default 1s
 	MaxHistoryLimit         int           `yaml:"max_history_limit"`            // most publications one history or recovery returns; default 1000
@@ -103,7 +103,7 @@ type RPC struct {
 	URL              string              `yaml:"url"`                // backend endpoint (http or https); empty: rpc off
 	Methods          map[string][]string `yaml:"methods"`            // method -> roles allowed to call it ("*": any user)
 	Timeout          time.Duration       `yaml:"timeout"`            // per call; default 5s
-	MaxResponseBytes int                 `yaml:"max_response_bytes"` // default 65536
+	MaxResponseBytes int                 `yaml:"max_response_bytes"` // largest backend answer accepted, in bytes; default 65536
 	MaxConcurrent    int                 `yaml:"max_concurrent"`     // calls in flight per connection; default 4
 
 	// HTTPClient makes the calls; nil: a client with no redirects.

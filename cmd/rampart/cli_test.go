@@ -14,7 +14,7 @@ import (
 
 // contractCommands are the subcommands users rely on (docs/operations.md):
 // none may disappear from the command table.
-var contractCommands = []string{"serve", "token", "check-config", "audit", "bench", "healthcheck", "version", "completion", "help"}
+var contractCommands = []string{"serve", "init", "token", "check-config", "audit", "bench", "healthcheck", "version", "completion", "help"}
 
 // runCLI runs the built binary to its end (bounded) and returns its exit
 // code, stdout and stderr.

@@ -264,8 +264,14 @@ type process struct {
 
 func startProcess(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
+	return startProcessEnv(t, bin, nil, args...)
+}
+
+// startProcessEnv is startProcess with env added to the environment.
+func startProcessEnv(t *testing.T, bin string, env []string, args ...string) *process {
+	t.Helper()
 	p := &process{cmd: exec.Command(bin, args...), done: make(chan struct{}), exit: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), "RAMPART_JWT_SECRET="+serveTestSecret)
+	p.cmd.Env = append(append(os.Environ(), "RAMPART_JWT_SECRET="+serveTestSecret), env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
