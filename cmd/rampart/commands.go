@@ -34,8 +34,8 @@ var shells = []string{"bash", "zsh", "fish"}
 // function rather than a variable: help refers back to it).
 func commandList() []command {
 	return []command{
-		{name: "serve", synopsis: "--config FILE | --dev [--listen ADDR]",
-			summary: "run the server (--dev: loopback, fresh secret, prints a token and a demo URL)",
+		{name: "serve", synopsis: "--config FILE | --dev [--dev-state DIR] [--listen ADDR]",
+			summary: "run the server (--dev: loopback, a kept secret, prints a token and a demo URL)",
 			flagSet: func() *flag.FlagSet { fs, _ := serveFlags(); return fs }, run: serve},
 		{name: "init", synopsis: "[--out rampart.yaml] [--secret-file rampart.secret] [--force]",
 			summary: "write a commented configuration with every key at its default, and a fresh JWT secret",

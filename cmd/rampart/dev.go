@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,15 +23,19 @@ import (
 	"github.com/rampart-rt/rampart/web"
 )
 
-// devMode is `rampart serve --dev`: loopback only, a fresh secret, a
-// printed token, the demo page and a token endpoint for it.
+// devMode is `rampart serve --dev`: loopback only, a secret kept across
+// restarts in the dev state directory, a printed token, the demo page and
+// a token endpoint for it.
 type devMode struct {
-	secret []byte
+	secret     []byte
+	secretPath string // where the secret is kept
 }
 
 // newDevMode builds the dev configuration from the environment and flags
-// (--listen; 127.0.0.1:8080 when not given), checked as a file would be.
-func newDevMode(flags []config.Flag) (*devMode, *config.File, error) {
+// (--listen; 127.0.0.1:8080 when not given), checked as a file would be,
+// and loads (or makes) the secret kept in stateDir (--dev-state; empty:
+// the default, see devStateDir).
+func newDevMode(flags []config.Flag, stateDir string) (*devMode, *config.File, error) {
 	// The address: --listen, else RAMPART_LISTEN, else 127.0.0.1:8080.
 	where := "--listen"
 	if !slices.ContainsFunc(flags, func(f config.Flag) bool { return f.Key == "listen" }) {
@@ -39,10 +44,12 @@ func newDevMode(flags []config.Flag) (*devMode, *config.File, error) {
 			flags = append(flags, config.Flag{Name: "--listen", Key: "listen", Value: "127.0.0.1:8080"})
 		}
 	}
-	d := &devMode{secret: make([]byte, 32)}
-	_, _ = rand.Read(d.secret)
-	// The environment still sets keys (a broker, say); the secret is always fresh.
-	env := []string{"RAMPART_JWT_SECRET=" + string(d.secret)}
+	// The environment still sets keys (a broker, say), not the secret: a
+	// throwaway one lets the file's checks pass, and configure sets the
+	// kept one.
+	throwaway := make([]byte, 32)
+	_, _ = rand.Read(throwaway)
+	env := []string{"RAMPART_JWT_SECRET=" + hex.EncodeToString(throwaway)}
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, config.EnvPrefix) && !strings.HasPrefix(kv, "RAMPART_JWT_SECRET=") {
 			env = append(env, kv)
@@ -55,6 +62,14 @@ func newDevMode(flags []config.Flag) (*devMode, *config.File, error) {
 	f.Log.Format = "text"
 	if host, _, _ := splitHost(f.Listen); !config.Loopback(host) {
 		return nil, nil, fmt.Errorf("%s: listen: %s is not a loopback address, and serve --dev listens only on loopback", where, f.Listen)
+	}
+	dir, err := devStateDir(stateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := new(devMode)
+	if d.secret, d.secretPath, err = loadDevSecret(dir); err != nil {
+		return nil, nil, err
 	}
 	return d, f, nil
 }
@@ -154,4 +169,5 @@ func (d *devMode) announce(w io.Writer, scheme, addr string) {
 	// A client this repository has (the README's tour), not one the
 	// machine may lack.
 	fmt.Fprintf(w, "try: go run ./examples/chat -url ws://%s/ws -token %s\n", addr, tok)
+	fmt.Fprintf(w, "secret: kept in %s across restarts, so tokens outlive one run; delete the file to rotate it\n", d.secretPath)
 }

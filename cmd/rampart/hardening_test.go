@@ -405,7 +405,7 @@ func devServer(t *testing.T, bin string) string {
 func devServerWith(t *testing.T, bin string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--dev"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "XDG_STATE_HOME="+t.TempDir()), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -508,7 +508,7 @@ func TestDevAnswersOnlyLoopbackHosts(t *testing.T) {
 // the chat example, with the printed address and token, connects.
 func TestDevBannerSuggestsAClientThatExists(t *testing.T) {
 	bin := buildRampart(t, t.TempDir())
-	cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0", "--dev-state", t.TempDir())
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

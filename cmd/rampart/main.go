@@ -1,7 +1,8 @@
 // Command rampart runs and operates a Rampart server. Its subcommands:
 //
 //   - serve: the server, from --config FILE, or --dev for a loopback
-//     server with a fresh secret, a printed token and a demo page;
+//     server with a secret kept across restarts, a printed token and a demo
+//     page;
 //   - token: mint an HS256 token from RAMPART_JWT_SECRET;
 //   - check-config: validate a configuration, exit 1 with the line and the
 //     reason;

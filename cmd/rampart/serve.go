@@ -32,15 +32,16 @@ const drainWindow = 30 * time.Second
 
 // serveOptions are serve's flags.
 type serveOptions struct {
-	path, listen string
-	dev          bool
+	path, listen, devState string
+	dev                    bool
 }
 
 func serveFlags() (*flag.FlagSet, *serveOptions) {
 	o := new(serveOptions)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&o.path, "config", "", "configuration file")
-	fs.BoolVar(&o.dev, "dev", false, "loopback dev server with a fresh secret, a printed token and a demo page")
+	fs.BoolVar(&o.dev, "dev", false, "loopback dev server with a printed token and a demo page; its secret is kept across restarts")
+	fs.StringVar(&o.devState, "dev-state", "", "where --dev keeps its secret (default $XDG_STATE_HOME/rampart, else ~/.local/state/rampart)")
 	fs.StringVar(&o.listen, "listen", "", "listen address (overrides the file and RAMPART_LISTEN; checked as they are)")
 	return fs, o
 }
@@ -54,6 +55,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rampart serve: give exactly one of --config FILE or --dev")
 		return 2
 	}
+	if o.devState != "" && !o.dev {
+		fmt.Fprintln(stderr, "rampart serve: --dev-state goes with --dev")
+		return 2
+	}
 	var (
 		f     *config.File
 		d     *devMode
@@ -64,7 +69,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		flags = append(flags, config.Flag{Name: "--listen", Key: "listen", Value: o.listen})
 	}
 	if o.dev {
-		d, f, err = newDevMode(flags)
+		d, f, err = newDevMode(flags, o.devState)
 	} else {
 		f, err = config.Load(o.path, os.Environ(), flags...)
 	}

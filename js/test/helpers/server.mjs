@@ -58,6 +58,21 @@ export async function startRedis() {
   };
 }
 
+let stateHome = null;
+
+/**
+ * The state directory every dev server of this test process keeps its
+ * secret in (so a restarted server keeps its tokens, as it does for a
+ * developer), never the developer's own; removed when the process exits.
+ */
+function devStateHome() {
+  if (!stateHome) {
+    stateHome = tempDir('rampart-state-');
+    process.on('exit', stateHome.cleanup);
+  }
+  return stateHome.dir;
+}
+
 /**
  * Starts `rampart serve --dev` on a free (or given) port and resolves once
  * it printed its address. opts.redis ("host:port") switches the broker to
@@ -65,7 +80,7 @@ export async function startRedis() {
  */
 export async function startServer(opts = {}) {
   const port = opts.port ?? await freePort();
-  const env = { ...process.env, ...opts.env };
+  const env = { ...process.env, XDG_STATE_HOME: devStateHome(), ...opts.env };
   if (opts.redis) {
     env.RAMPART_BROKER_TYPE = 'redis';
     env.RAMPART_BROKER_REDIS_ADDRS = `[${opts.redis}]`;
