@@ -47,6 +47,12 @@ type Config struct {
 	// overlap and StateClosed is the last; it must not block, nor call
 	// Close.
 	OnState func(State)
+	// OnRefused, when set, is told of every reconnection attempt the server
+	// refused before upgrading: its HTTP status and refusal code (see
+	// HandshakeError), before the client decides to try again or to stop.
+	// It is called on the client's own goroutine; it must not block, nor
+	// call Close. (A refused Dial returns the *HandshakeError instead.)
+	OnRefused func(*HandshakeError)
 	// OnServerSubscribe, when set, is told of every subscription the
 	// server makes for a connection on its own (a server-side
 	// subscription: a subscribe push), before any of its publications, on

@@ -68,8 +68,14 @@
 // abuse) it waits at least RateLimitBackoff. Any other close code (1000,
 // 1002, 1003, 1007, 1008, 1009, or a code it does not know) stops it for
 // good: Done is closed and Err says why. A refused handshake while
-// reconnecting stops it too, except 401 (a new token is fetched), 429 and
-// 5xx (retried, honouring Retry-After).
+// reconnecting (a *HandshakeError: the HTTP status and the server's
+// refusal code, such as unauthorized or origin_refused) is told to
+// Config.OnRefused, then stops the client too, Err wrapping it, except:
+// 429 and 5xx, which may heal by themselves (HandshakeError.Temporary),
+// are retried, honouring Retry-After; and 401 is retried once with a new
+// token from Config.Token, then stops the client if that one is refused as
+// well (a token source that keeps giving tokens the server refuses would
+// otherwise reconnect for ever, with nothing to show for it).
 //
 // Commands sent when the connection drops before their reply fail with an
 // error matching ErrDisconnected: the client cannot know whether the server

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/rampart-rt/rampart/protocol"
@@ -62,6 +63,15 @@ type HandshakeError struct {
 	Code       string        // the "error" field of the answer's body, when it could be read
 	RequestID  string        // the answer's X-Request-Id
 	RetryAfter time.Duration // the answer's Retry-After, or 0
+}
+
+// Temporary reports whether the refusal may heal by itself, so that the
+// same attempt later may succeed: the server was busy or draining (503),
+// or rate limited this client (429). A refused token (401) heals only with
+// another token; the others (403 origin or CSRF, 400, 404, 426) only with
+// another configuration.
+func (e *HandshakeError) Temporary() bool {
+	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
 }
 
 func (e *HandshakeError) Error() string {

@@ -15,6 +15,13 @@ import (
 // refreshTimeout bounds one token refresh: the Token call and the reply.
 const refreshTimeout = 10 * time.Second
 
+// unauthorizedLimit is how many reconnection attempts in a row may be
+// refused with 401 before the client stops: the first one may have carried
+// a token that expired on the way, and Token is asked again for the next;
+// after that, Token gives tokens the server does not accept, and retrying
+// only hammers the server.
+const unauthorizedLimit = 2
+
 // stableAfter is how long a connection must last for the backoff to start
 // again from MinBackoff; a connection that keeps dropping sooner keeps
 // growing it.
@@ -93,8 +100,11 @@ func (c *Client) refreshToken(s *session) {
 
 // reconnect dials, counting attempts from attempt, until it succeeds
 // (returning the new connection and the attempts made), the client is
-// closed, or a refusal says trying again is pointless (nil).
+// closed, or a refusal says trying again is pointless (nil): one that a
+// retry cannot heal (origin, CSRF, subprotocol, path: see dialRetry), or
+// unauthorizedLimit refused tokens in a row.
 func (c *Client) reconnect(wait time.Duration, attempt int) (*session, int) {
+	unauthorized := 0
 	for ; ; attempt++ {
 		d := max(wait, backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, attempt))
 		t := time.NewTimer(d)
@@ -113,13 +123,31 @@ func (c *Client) reconnect(wait time.Duration, attempt int) (*session, int) {
 			return nil, 0
 		}
 		c.log.Info("reconnect failed", "attempt", attempt+1, "error", err.Error())
+		unauthorized = c.refused(err, unauthorized)
 		var ok bool
-		if wait, ok = dialRetry(err); !ok {
+		if wait, ok = dialRetry(err); !ok || unauthorized >= unauthorizedLimit {
 			c.stop(fmt.Errorf("%w: %w", ErrClosed, err))
 			return nil, 0
 		}
 		c.setState(StateDisconnected)
 	}
+}
+
+// refused reports a refused handshake to OnRefused and the log, and
+// returns how many attempts in a row have now been refused with 401.
+func (c *Client) refused(err error, unauthorized int) int {
+	var he *HandshakeError
+	if !errors.As(err, &he) {
+		return 0
+	}
+	c.log.Warn("handshake refused", "status", he.StatusCode, "code", he.Code, "request_id", he.RequestID)
+	if c.cfg.OnRefused != nil {
+		c.cfg.OnRefused(he)
+	}
+	if he.StatusCode != http.StatusUnauthorized {
+		return 0
+	}
+	return unauthorized + 1
 }
 
 // backoff returns a jittered exponential delay: a random duration between
