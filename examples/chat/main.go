@@ -10,6 +10,10 @@
 //
 //	RAMPART_TOKEN=<token> go run ./examples/chat
 //	go run ./examples/chat -token <token>
+//
+// When the server refuses the connection (an expired token, say, once the
+// client reconnects), chat prints the server's refusal code and what it
+// means, and exits with status 1 if retrying cannot help.
 package main
 
 import (
@@ -44,8 +48,38 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *url, *token, *channel, os.Stdin, os.Stdout); err != nil {
-		log.Fatal("chat: ", err)
+		fmt.Fprintln(os.Stderr, "chat:", describe(err))
+		os.Exit(1)
 	}
+}
+
+// hints say what each refusal code of the handshake means for a user.
+var hints = map[string]string{
+	"unauthorized":         "the token is expired, malformed or signed with another secret: get a new one",
+	"origin_refused":       "the server does not allow this client's Origin (origins.allow, origins.allow_missing)",
+	"csrf_failed":          "a cookie session without its CSRF value",
+	"subprotocol_required": "the server wants the rampart.v1 subprotocol",
+	"rate_limited":         "too many connections or handshakes from here: try again later",
+	"unavailable":          "the server is draining or full: try again later",
+	"not_found":            "nothing answers WebSockets at this URL's path",
+}
+
+// describe says why the client stopped: for a refused handshake, the
+// server's code, the HTTP status and what the code means.
+func describe(err error) string {
+	var he *client.HandshakeError
+	if !errors.As(err, &he) {
+		return err.Error()
+	}
+	s := fmt.Sprintf("the server refused the connection: %s (HTTP %d", he.Code, he.StatusCode)
+	if he.RequestID != "" {
+		s += ", request_id " + he.RequestID
+	}
+	s += ")"
+	if h := hints[he.Code]; h != "" {
+		s += ": " + h
+	}
+	return s
 }
 
 func run(ctx context.Context, url, token, channel string, in io.Reader, out io.Writer) error {
@@ -59,14 +93,16 @@ func run(ctx context.Context, url, token, channel string, in io.Reader, out io.W
 				fmt.Fprintf(out, "* %s\n", s)
 			}
 		},
+		// Told of every refused reconnection; the client stops on those
+		// that retrying cannot heal, and run returns why.
+		OnRefused: func(he *client.HandshakeError) {
+			fmt.Fprintf(out, "* refused: %s\n", describe(he))
+		},
 	})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	w := c.Welcome()
-	fmt.Fprintf(out, "* connected as %s; type a line to send it to %s\n", w.User, channel)
-
 	_, err = c.Subscribe(ctx, channel, func(p client.Publication) {
 		var m message
 		if json.Unmarshal(p.Data, &m) != nil {
@@ -79,6 +115,7 @@ func run(ctx context.Context, url, token, channel string, in io.Reader, out io.W
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "* connected as %s; type a line to send it to %s\n", c.Welcome().User, channel)
 
 	lines := make(chan string)
 	go readLines(in, lines) // ends with stdin; not waited for
