@@ -4,7 +4,8 @@
 //
 // Handler serves "/" (the page) and "/static/*" (its script, style sheet and
 // the client) from files embedded in the binary, with explicit Content-Types
-// and nosniff. The page holds no inline script or style, so it runs under a
+// and nosniff (the icon is an SVG file, linked from the page, so that the
+// browser asks for no /favicon.ico). The page holds no inline script or style, so it runs under a
 // strict Content-Security-Policy; the Rampart server adds that policy to
 // every page it serves, and Handler sets a policy of its own only when none
 // was set before it (when mounted by another server).

@@ -18,6 +18,7 @@ func TestHandlerServesFiles(t *testing.T) {
 		{"/static/app.js", "text/javascript; charset=utf-8", "textContent"},
 		{"/static/style.css", "text/css; charset=utf-8", "#messages"},
 		{"/static/rampart.js", "text/javascript; charset=utf-8", "export class RampartClient"},
+		{"/static/favicon.svg", "image/svg+xml", "<svg xmlns="},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

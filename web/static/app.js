@@ -8,10 +8,13 @@ const HISTORY = 50;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 // Token lifetime in seconds (?ttl=3 shows renewal at work).
-const ttl = /^\d{1,5}$/.test(params.get('ttl') ?? '') ? params.get('ttl') : '600';
+const shortTokens = /^\d{1,5}$/.test(params.get('ttl') ?? '');
+const ttl = shortTokens ? params.get('ttl') : '600';
 
 let client = null;
 let recovered = 0;
+let renewals = 0;
+let connects = 0;
 
 function wsURL() {
   return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
@@ -38,6 +41,35 @@ function notice(text) {
   $('notice').textContent = text;
 }
 
+// tokenStatus shows how the page's token is doing: the server asks for a
+// new one before it expires (refresh_required), and the client sends it on
+// the open connection, so nothing reconnects.
+function tokenStatus(text) {
+  const el = $('token');
+  el.textContent = text;
+  el.hidden = false;
+}
+
+function tokenIntro() {
+  return shortTokens ? `Tokens live ${ttl}s here. ` : '';
+}
+
+function renewed({ expiresAt }) {
+  renewals++;
+  document.body.dataset.renewals = String(renewals);
+  const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+  tokenStatus(`${tokenIntro()}Token renewed on the open connection (${renewals} so far, no reconnect); the new one expires in ${left}s.`);
+}
+
+// connected clears what the last connection left: its notice and its
+// errors are stale once the client is connected again.
+function connected() {
+  connects++;
+  document.body.dataset.connects = String(connects);
+  notice('');
+  $('errors').replaceChildren();
+}
+
 function showError(err) {
   const li = document.createElement('li');
   if (err instanceof RampartError) {
@@ -57,8 +89,10 @@ function render(pub) {
   const li = document.createElement('li');
   li.dataset.offset = String(pub.offset);
   const user = document.createElement('span');
-  user.className = 'user';
-  user.textContent = pub.info?.user ?? '?';
+  // A publication without a user came from the server itself (the HTTP API).
+  const sender = pub.info?.user;
+  user.className = sender ? 'user' : 'user server';
+  user.textContent = sender || 'server';
   const text = document.createElement('span');
   text.className = 'text';
   const d = pub.data;
@@ -119,7 +153,9 @@ async function join(user) {
     notice(reconnect ? `Connection lost (close ${code}); retrying in ${Math.round(delayMs / 100) / 10}s.`
       : `Disconnected (close ${code}).`);
   });
-  client.on('connected', () => notice(''));
+  client.on('connected', connected);
+  client.on('token_refreshed', renewed);
+  if (shortTokens) tokenStatus(`${tokenIntro()}Watch them renew without a reconnect.`);
   try {
     await client.connect();
     const h = await client.history(CHANNEL, { limit: HISTORY });
