@@ -142,6 +142,10 @@ func (f *File) defaults() {
 	if f.Broker.Type == "" {
 		f.Broker.Type = "memory"
 	}
+	if f.IOURing == nil {
+		on := true
+		f.IOURing = &on
+	}
 	if f.Broker.Redis.Prefix == "" {
 		f.Broker.Redis.Prefix = "rampart"
 	}

@@ -79,7 +79,7 @@ func TestIOURingKey(t *testing.T) {
 	for _, tc := range []struct {
 		file string
 		want *bool
-	}{{"", nil}, {"io_uring: false\n", new(bool)}} {
+	}{{"", &[]bool{true}[0]}, {"io_uring: false\n", new(bool)}} {
 		f, err := Parse("c.yaml", []byte(tc.file), env)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.file, err)

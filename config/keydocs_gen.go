@@ -17,6 +17,7 @@ var keyDocs = map[string]string{
 	"config.Broker.Type":                      "memory (default), redis or nats",
 	"config.Error":                            "Error lists every problem found; it is what Load returns.",
 	"config.File":                             "File is a whole configuration file: the server's settings (package settings: their types, defaults and checks), with the keys that say where their secrets are read from, plus what the binary needs around the server (listener, TLS, metrics listener, logs, broker).",
+	"config.File.IOURing":                     "write sockets through io_uring where the kernel allows; default true",
 	"config.File.InsecureAllowPlaintext":      "allow ws:// (no TLS) on a non-loopback address; default false",
 	"config.File.Listen":                      "address the server listens on (host:port); default 127.0.0.1:8080",
 	"config.File.MetricsKeys":                 "read from metrics.keys_env and metrics.keys_file",

@@ -88,6 +88,9 @@ func TestTemplateHasEveryKeyWithAComment(t *testing.T) {
 			t.Errorf("the template writes %s, which the file does not know", k)
 		}
 	}
+	if strings.Contains(out, ": null\n") {
+		t.Errorf("a key is written as null, not at its default: give it one in File.defaults or the settings' defaults")
+	}
 	lines := strings.Split(out, "\n")
 	for i, line := range lines {
 		text := strings.TrimLeft(strings.TrimPrefix(strings.TrimSpace(line), "- "), " ")
