@@ -50,7 +50,7 @@ func initCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 // writeInit writes the secret, then the configuration; if the second
-// fails, the first is removed.
+// fails, a secret it created is removed.
 func writeInit(o *initOptions) error {
 	cfgAbs, err1 := filepath.Abs(o.out)
 	secAbs, err2 := filepath.Abs(o.secretFile)
@@ -81,7 +81,9 @@ func writeInit(o *initOptions) error {
 		return err
 	}
 	if err := writeNew(o.out, cfg.Bytes(), 0o644, o.force); err != nil {
-		_ = os.Remove(o.secretFile)
+		if !o.force { // the secret is new and nothing names it; with --force it replaced one
+			_ = os.Remove(o.secretFile)
+		}
 		return err
 	}
 	return nil

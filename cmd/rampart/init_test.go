@@ -131,6 +131,14 @@ func TestInitSecretFileElsewhere(t *testing.T) {
 	if code, _, stderr := runIn(t, dir, bin, "init", "--out", "etc/rampart.yaml", "--secret-file", "secrets/jwt"); code != 1 || !strings.Contains(stderr, "secrets") {
 		t.Errorf("init into a missing directory: exit %d, stderr %q; want 1 naming it", code, stderr)
 	}
+	// The configuration cannot be written: the secret written just before is
+	// removed, not left behind with nothing naming it.
+	if code, _, stderr := runIn(t, dir, bin, "init", "--out", "missing/rampart.yaml"); code != 1 || !strings.Contains(stderr, "missing") {
+		t.Errorf("init into a missing directory: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "rampart.secret")); err == nil {
+		t.Error("a secret was left behind by a failed init")
+	}
 	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
 		t.Fatal(err)
 	}
