@@ -193,7 +193,7 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"rampart", ""}, strings.Join(contractCommands, " ")},
 		{[]string{"rampart", "ch"}, "check-config"},
 		{[]string{"rampart", "serve", "--"}, "--config --dev --dev-state --listen --help"},
-		{[]string{"rampart", "token", "--s"}, "--secret-env --sub"},
+		{[]string{"rampart", "token", "--s"}, "--secret-env --secret-file --sub"},
 		{[]string{"rampart", "completion", ""}, "bash zsh fish"},
 		{[]string{"rampart", "help", "he"}, "healthcheck help"},
 		{[]string{"rampart", "serve", "--config", ""}, ""},

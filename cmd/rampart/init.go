@@ -45,7 +45,7 @@ func initCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "wrote %s (the configuration) and %s (the JWT secret, mode 0600)\n", o.out, o.secretFile)
 	fmt.Fprintf(stdout, "check it:     rampart check-config %s\n", o.out)
 	fmt.Fprintf(stdout, "run it:       rampart serve --config %s\n", o.out)
-	fmt.Fprintf(stdout, "mint a token: RAMPART_JWT_SECRET=\"$(cat %s)\" rampart token --sub alice\n", o.secretFile)
+	fmt.Fprintf(stdout, "mint a token: rampart token --secret-file %s --sub alice\n", o.secretFile)
 	return 0
 }
 

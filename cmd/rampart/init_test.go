@@ -163,11 +163,18 @@ func TestServeStartsWithInitsConfig(t *testing.T) {
 	if code, _, stderr := runIn(t, dir, bin, "init"); code != 0 {
 		t.Fatalf("init: exit %d, %s", code, stderr)
 	}
-	secret := strings.TrimSpace(readFile(t, filepath.Join(dir, "rampart.secret")))
 	p := startProcessEnv(t, bin, []string{"RAMPART_ORIGINS_ALLOW_MISSING=true"},
 		"serve", "--config", filepath.Join(dir, "rampart.yaml"), "--listen", "127.0.0.1:0")
 	addr, _ := p.event(t, "server_started", nil, 30*time.Second)["addr"].(string)
-	good, _ := devtoken.Mint([]byte(secret), devtoken.Claims{Sub: "alice", TTL: time.Hour})
+	// The token command reads the same file.
+	code, good, stderr := runIn(t, dir, bin, "token", "--secret-file", "rampart.secret", "--sub", "alice")
+	if code != 0 {
+		t.Fatalf("token --secret-file: exit %d, %s", code, stderr)
+	}
+	good = strings.TrimSpace(good)
+	if code, _, stderr := runIn(t, dir, bin, "token", "--secret-file", "missing", "--sub", "alice"); code != 1 || !strings.Contains(stderr, "missing") {
+		t.Errorf("token --secret-file missing: exit %d, %q", code, stderr)
+	}
 	other, _ := devtoken.Mint([]byte(serveTestSecret), devtoken.Claims{Sub: "alice", TTL: time.Hour})
 	if got := upgradeStatus(t, addr, good, ""); got != http.StatusSwitchingProtocols {
 		t.Errorf("a token signed with init's secret: %d, want 101", got)
