@@ -29,4 +29,12 @@
 // hands to the server (rampart.ConfigOf), which then compiles nothing
 // again, so a schema file is read once and the server runs exactly what
 // was checked.
+//
+// # A starting file
+//
+// [Template] writes a file with every key at its default, each under the
+// comment of the Go field that defines it (what `rampart init` writes).
+// The binary has no Go sources, so those comments are copied into
+// keydocs_gen.go by `go generate`; a test fails when that copy differs from
+// the sources, and another when a key has no comment.
 package config

@@ -17,22 +17,25 @@ import (
 
 //go:generate go test -run TestKeyDocsMatchTheSources -update .
 
-// TemplateRule is the channel rule Template writes, so that every rule key
+// templateRule is the channel rule Template writes, so that every rule key
 // is shown: a personal channel only its user may read and write, with the
 // protections a rule can switch on switched on.
-var TemplateRule = policy.Rule{
-	Pattern:      "user:{sub}",
-	Subscribe:    []string{policy.RoleSelf},
-	Publish:      []string{policy.RoleSelf},
-	SanitizeHTML: true,
-	Audit:        true,
+func templateRule() policy.Rule {
+	return policy.Rule{
+		Pattern:      "user:{sub}",
+		Subscribe:    []string{policy.RoleSelf},
+		Publish:      []string{policy.RoleSelf},
+		SanitizeHTML: true,
+		Audit:        true,
+	}
 }
 
 // Template writes a configuration file with every key the file knows, each
 // at its default (the defaults of this package and of package settings,
 // applied as Load applies them) under a comment that explains it (the
-// comments of the sources, kept in keydocs_gen.go), with TemplateRule as
-// the one channel rule and auth.hmac_secret_file set to secretFile (a path
+// comments of the sources, kept in keydocs_gen.go), with one channel rule
+// (user:{sub}, its own user only, sanitize_html and audit on) so that every
+// rule key shows, and auth.hmac_secret_file set to secretFile (a path
 // relative to the file's directory, or absolute). It is what `rampart
 // init` writes; it fails if a key has no comment.
 func Template(w io.Writer, secretFile string) error {
@@ -41,7 +44,7 @@ func Template(w io.Writer, secretFile string) error {
 		return err
 	}
 	f.Auth.HMACSecretFile = secretFile
-	f.Channels = []policy.Rule{TemplateRule}
+	f.Channels = []policy.Rule{templateRule()}
 	t := &templateWriter{}
 	t.header()
 	t.mapping(reflect.ValueOf(f).Elem(), 0, "")

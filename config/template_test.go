@@ -124,8 +124,8 @@ func TestTemplateLoadsToTheDefaults(t *testing.T) {
 	}
 	want.Auth.HMACSecretFile = filepath.Join(dir, "rampart.secret")
 	want.Channels = slices.Clone(got.Channels)
-	if !reflect.DeepEqual(got.Channels, []policy.Rule{TemplateRule}) {
-		t.Errorf("channels %+v, want the template's rule %+v", got.Channels, TemplateRule)
+	if !reflect.DeepEqual(got.Channels, []policy.Rule{templateRule()}) {
+		t.Errorf("channels %+v, want the template's rule %+v", got.Channels, templateRule())
 	}
 	g, _ := yaml.Marshal(got)
 	w, _ := yaml.Marshal(want)
