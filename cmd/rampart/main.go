@@ -3,7 +3,9 @@
 //   - serve: the server, from --config FILE, or --dev for a loopback
 //     server with a secret kept across restarts, a printed token and a demo
 //     page;
-//   - token: mint an HS256 token from RAMPART_JWT_SECRET;
+//   - init: write a commented configuration with every key at its default
+//     (config.Template) and a fresh JWT secret file;
+//   - token: mint an HS256 token from RAMPART_JWT_SECRET or a secret file;
 //   - check-config: validate a configuration, exit 1 with the line and the
 //     reason;
 //   - audit: probe a running endpoint from outside, exit 1 if a check
