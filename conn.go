@@ -464,11 +464,19 @@ func (c *conn) tick(now time.Time) {
 
 // checkExpiry pushes refresh_required auth.refresh_window before the
 // token's exp and closes with 4001 once exp plus leeway has passed.
+//
+// A token that lives less than twice auth.refresh_window (exp - iat) is
+// asked for at half its life instead: asked for at once, a client that
+// renews within the same second would get a token with the same exp,
+// which is never asked for again, and expire.
 func (c *conn) checkExpiry(now time.Time) {
 	a := c.s.st().cfg.Auth
 	c.mu.Lock()
-	exp := c.claims.ExpiresAt
-	notify := !exp.IsZero() && !c.notified.Equal(exp) && now.After(exp.Add(-a.RefreshWindow))
+	exp, window := c.claims.ExpiresAt, a.RefreshWindow
+	if iat := c.claims.IssuedAt; !iat.IsZero() && exp.Sub(iat) < 2*window {
+		window = exp.Sub(iat) / 2
+	}
+	notify := !exp.IsZero() && !c.notified.Equal(exp) && now.After(exp.Add(-window))
 	if notify {
 		c.notified = exp
 	}

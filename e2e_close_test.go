@@ -236,3 +236,34 @@ func TestSlowConsumerThatReadsNothingIsLoggedAsDropped(t *testing.T) {
 		t.Fatalf(`rampart_closes_total{code="0"} = %v`, v)
 	}
 }
+
+// Tokens that live less than the refresh window are asked for at half
+// their life: a client that renews at once keeps its connection across
+// several renewals (asked for at once, the renewal minted in the same
+// second had the same exp, was never asked for, and expired with 4001).
+func TestShortTokensAreRenewedAtHalfTheirLife(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, func(c *Config) {
+		c.Auth.Leeway = time.Millisecond
+		c.Auth.RefreshWindow = time.Minute // longer than the tokens live
+	})
+	short := func() (string, int64) {
+		now := time.Now()
+		exp := now.Add(4 * time.Second).Unix()
+		return mint(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "alice", "iat": now.Unix(), "exp": exp}), exp
+	}
+	tok, exp := short()
+	c := srv.dial(t, tok)
+	for renewal := range 3 {
+		r := c.nextPush()
+		if r.Push != "refresh_required" || r.ExpiresAt != exp*1000 {
+			t.Fatalf("renewal %d: want refresh_required for %d, got %s", renewal, exp*1000, r.raw)
+		}
+		if left := time.Until(time.Unix(exp, 0)); left > 3*time.Second {
+			t.Fatalf("renewal %d: asked for %s before exp, more than half the token's life", renewal, left)
+		}
+		tok, exp = short()
+		c.ok("refresh", fmt.Sprintf(`"token":%q`, tok))
+	}
+	c.ok("ping", "")
+}
