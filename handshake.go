@@ -27,6 +27,8 @@ type handshake struct {
 	origin    string
 	offered   bool // the client offered rampart.v1
 	claims    *auth.Claims
+	roles     []string // added by the connect hook
+	info      connInfo // set by the connect hook
 	held      held
 }
 
@@ -69,7 +71,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusBadRequest, "subprotocol_required", "client did not offer "+protocol.Subprotocol)
 		return
 	}
-	if !s.authenticate(w, r, h, carried) || !s.checkUser(w, r, h) {
+	if !s.authenticate(w, r, h, carried) || !s.checkUser(w, r, h) || !s.connectHook(w, r, h) {
 		return
 	}
 	s.upgrade(w, r, h)
