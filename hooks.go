@@ -41,8 +41,15 @@ func (s *Server) newHooks() backendHooks {
 // object, or nil.
 type connInfo = json.RawMessage
 
-// Hooks configures the calls to the application's backend.
-type Hooks = settings.Hooks
+// The hooks' settings, defined in package settings.
+type (
+	// Hooks configures the calls to the application's backend.
+	Hooks = settings.Hooks
+	// Hook is one deciding hook: its URL and its on_error.
+	Hook = settings.Hook
+	// Notify configures the connect and disconnect notifications.
+	Notify = settings.Notify
+)
 
 // connectHook asks the connect hook, once the token is verified, whether
 // the connection may open, and what it adds to it. It answers the
