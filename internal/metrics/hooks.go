@@ -25,7 +25,7 @@ func NewHooks(reg prometheus.Registerer) *Hooks {
 		}, []string{"hook"}),
 		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rampart_hook_notifications_dropped_total",
-			Help: "Notifications given up, by reason (queue_full, attempts, shutdown).",
+			Help: "Notifications given up, by reason (queue_full, attempts, shutdown, disabled, error).",
 		}, []string{"reason"}),
 	}
 	if reg != nil {
