@@ -137,6 +137,11 @@ func TestHookConnectAllowDenyEnrich(t *testing.T) {
 
 	alice := srv.dial(t, token(t, "alice", "user"))
 	alice.subscribe("doc:1") // editor came from the hook
+	alice.ok("refresh", `"token":"`+token(t, "alice", "user")+`"`)
+	alice.subscribe("doc:2") // the hook's roles outlive a refresh of the token
+	if got := alice.barrier(); len(got) != 0 {
+		t.Fatalf("the refresh revoked something: %v", got)
+	}
 	bob := srv.dial(t, token(t, "bob", "user"))
 	bob.fails("subscribe", `"channel":"doc:1"`, "forbidden")
 
@@ -154,9 +159,9 @@ func TestHookConnectAllowDenyEnrich(t *testing.T) {
 		t.Fatalf("connect request %s lacks the handshake's facts", connects[0].raw)
 	}
 	subs := b.calls(hooks.HookSubscribe)
-	if len(subs) != 1 || !strings.Contains(string(subs[0].raw), `"info":{"team":"blue"}`) ||
-		!strings.Contains(string(subs[0].raw), `"roles":["user","editor"]`) || subs[0].body["channel"] != "doc:1" {
-		t.Fatalf("subscribe calls %v: want one for doc:1 carrying alice's info and roles", subs)
+	if len(subs) != 2 || !strings.Contains(string(subs[0].raw), `"info":{"team":"blue"}`) ||
+		!strings.Contains(string(subs[0].raw), `"roles":["user","editor"]`) || subs[0].body["channel"] != "doc:1" || subs[1].body["channel"] != "doc:2" {
+		t.Fatalf("subscribe calls %s: want doc:1 then doc:2, carrying alice's info and roles", subs)
 	}
 	if b.unsigned.Load() != 0 {
 		t.Fatal("a hook request did not verify")
