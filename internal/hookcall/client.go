@@ -114,20 +114,6 @@ func (c *Client) Publish(ctx context.Context, req hooks.PublishRequest) Outcome 
 	return o
 }
 
-// Enabled reports whether the named deciding hook is on.
-func (c *Client) Enabled(hook string) bool {
-	h := c.opts.Current()
-	switch hook {
-	case hooks.HookConnect:
-		return h.Connect.URL != ""
-	case hooks.HookSubscribe:
-		return h.Subscribe.URL != ""
-	case hooks.HookPublish:
-		return h.Publish.URL != ""
-	}
-	return false
-}
-
 // decide makes one deciding call: bounded in flight, timed out, decoded
 // strictly into rep and checked by check. A failure decides by on_error.
 func (c *Client) decide(ctx context.Context, name string, h *settings.Hooks, hook settings.Hook, rid string, req, rep any, check func() error) Outcome {

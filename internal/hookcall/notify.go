@@ -45,11 +45,9 @@ func (n *notifier) init(c *Client) {
 // NewEventID returns a random event id.
 func NewEventID() string {
 	var b [16]byte
-	_, _ = cryptoRand(b[:])
+	_, _ = crand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-
-var cryptoRand = crand.Read
 
 // Notify queues ev for delivery without blocking, when notifications of
 // its kind are configured. Its ID and Time are set when empty. A full
