@@ -41,8 +41,7 @@ type conn struct {
 	origin    string
 	opened    time.Time
 	held      held      // connection-limit counts to give back at close
-	hookRoles []string  // added to the token's by the connect hook; never changes
-	info      connInfo  // set by the connect hook; never changes
+	grant     *grant    // what the connect hook added, or nil; never changes
 	deadline  time.Time // the write deadline set last; the writer's own
 	snd       *sender   // writes c's bursts; nil: a goroutine per burst
 
@@ -106,8 +105,7 @@ func (s *Server) newConn(h *handshake) *conn {
 		origin:    h.origin,
 		opened:    time.Now(),
 		claims:    h.claims,
-		hookRoles: h.roles,
-		info:      h.info,
+		grant:     h.grant,
 		msgRate:   rate.NewLimiter(rate.Limit(float64(l.MessagesPerMinute)/60), l.Burst),
 	}
 	c.lastRead.Store(c.opened.UnixNano())
@@ -179,8 +177,8 @@ func (c *conn) identityClaims() *auth.Claims {
 
 func (c *conn) identity() policy.Identity {
 	cl := c.identityClaims()
-	if len(c.hookRoles) > 0 { // the token's roles and the connect hook's; a refresh keeps the latter
-		return policy.Identity{User: cl.Subject, Roles: slices.Concat(cl.Roles, c.hookRoles)}
+	if c.grant != nil && len(c.grant.roles) > 0 { // the token's roles and the connect hook's; a refresh keeps the latter
+		return policy.Identity{User: cl.Subject, Roles: slices.Concat(cl.Roles, c.grant.roles)}
 	}
 	return policy.Identity{User: cl.Subject, Roles: cl.Roles}
 }

@@ -27,8 +27,7 @@ type handshake struct {
 	origin    string
 	offered   bool // the client offered rampart.v1
 	claims    *auth.Claims
-	roles     []string // added by the connect hook
-	info      connInfo // set by the connect hook
+	grant     *grant // what the connect hook added, or nil
 	held      held
 }
 

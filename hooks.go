@@ -36,9 +36,21 @@ func (s *Server) newHooks() backendHooks {
 	})
 }
 
-// connInfo is a connection's info, set by the connect hook: a JSON
-// object, or nil.
-type connInfo = json.RawMessage
+// grant is what the connect hook added to a connection: roles, and its
+// info (a JSON object, or nil). A pointer on the connection, nil for most,
+// so that a connection without one pays 8 bytes.
+type grant struct {
+	roles []string
+	info  json.RawMessage
+}
+
+// info is c's info from the connect hook, or nil.
+func (c *conn) info() json.RawMessage {
+	if c.grant == nil {
+		return nil
+	}
+	return c.grant.info
+}
 
 // The hooks' settings, defined in package settings.
 type (
@@ -63,7 +75,9 @@ func (s *Server) connectHook(w http.ResponseWriter, r *http.Request, h *handshak
 	})
 	switch {
 	case o.Allow:
-		h.roles, h.info = o.Roles, o.Info
+		if len(o.Roles) > 0 || o.Info != nil {
+			h.grant = &grant{roles: o.Roles, info: o.Info}
+		}
 		return true
 	case o.Failed:
 		w.Header().Set("Retry-After", "5")
@@ -84,7 +98,7 @@ func (c *conn) subscribeHook(channel string) *cmdError {
 	}
 	id, rid := c.identity(), c.s.newRequestID()
 	o := c.svc.hooks.Subscribe(c.s.ctx, hooks.SubscribeRequest{
-		RequestID: rid, Client: c.id, User: id.User, Roles: orEmpty(id.Roles), Info: c.info, Channel: channel,
+		RequestID: rid, Client: c.id, User: id.User, Roles: orEmpty(id.Roles), Info: c.info(), Channel: channel,
 	})
 	return hookRefusal(o, rid, hooks.HookSubscribe)
 }
@@ -98,7 +112,7 @@ func (c *conn) publishHook(rule *policy.Rule, channel string, data jsontext.Valu
 	}
 	id, rid := c.identity(), c.s.newRequestID()
 	o := c.svc.hooks.Publish(c.s.ctx, hooks.PublishRequest{
-		RequestID: rid, Client: c.id, User: id.User, Roles: orEmpty(id.Roles), Info: c.info, Channel: channel,
+		RequestID: rid, Client: c.id, User: id.User, Roles: orEmpty(id.Roles), Info: c.info(), Channel: channel,
 		Data: json.RawMessage(data),
 	})
 	if e := hookRefusal(o, rid, hooks.HookPublish); e != nil || o.Data == nil {
@@ -147,7 +161,7 @@ func (c *conn) notify(event string, code uint16, reason string) {
 	if c.s.st().cfg.Hooks.Notify.URL == "" {
 		return
 	}
-	ev := hooks.Event{Event: event, Client: c.id, User: c.identityClaims().Subject, IP: c.ip, Info: c.info}
+	ev := hooks.Event{Event: event, Client: c.id, User: c.identityClaims().Subject, IP: c.ip, Info: c.info()}
 	if event == hooks.EventDisconnect {
 		ev.Code, ev.Reason, ev.DurationMS = int(code), reason, time.Since(c.opened).Milliseconds()
 	}
