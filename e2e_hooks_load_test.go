@@ -16,7 +16,7 @@ import (
 // Many handshakes at once against a slow backend: no more calls are in
 // flight than hooks.max_concurrent, the ones over it are refused with 503
 // at once, and once the backend answers and the clients are gone no
-// goroutine is left behind.
+// goroutine and no memory is left behind.
 func TestHookConcurrencyBoundUnderLoad(t *testing.T) {
 	release := make(chan struct{})
 	b := newHookBackend(t, func(r *http.Request, _ string, _ map[string]any) (int, string) {
@@ -73,17 +73,30 @@ func TestHookConcurrencyBoundUnderLoad(t *testing.T) {
 	if p := b.peak.Load(); p > bound {
 		t.Fatalf("the backend saw %d calls at once; hooks.max_concurrent is %d", p, bound)
 	}
-	base := settledGoroutines(t, -1)
+	base, heap := settledGoroutines(t, -1), liveHeap()
 	if ok, _ := round(); ok != bound {
 		t.Fatalf("second round: %d upgraded, want %d", ok, bound)
 	}
 	if p := b.peak.Load(); p > bound {
 		t.Fatalf("the backend saw %d calls at once; hooks.max_concurrent is %d", p, bound)
 	}
-	settledGoroutines(t, base)
+	after := settledGoroutines(t, base)
+	grown := liveHeap() - heap
+	t.Logf("after the second round: %d goroutines (%d after the first), live heap %+d bytes", after, base, grown)
+	if grown > 2<<20 {
+		t.Fatalf("the live heap grew by %d bytes over a second round", grown)
+	}
 	if v := metricValue(t, srv, `rampart_hook_calls_total{hook="connect",result="busy"}`); v != 2*(dials-bound) {
 		t.Fatalf("busy calls counted %v, want %d", v, 2*(dials-bound))
 	}
+}
+
+// liveHeap is the heap in use after a collection.
+func liveHeap() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
 
 // settledGoroutines waits until the goroutine count stops moving (or, with
