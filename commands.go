@@ -23,6 +23,7 @@ type cmdError struct {
 	cause      error  // logged under the request id, never sent
 	event      string // the log line's event; empty: from the code
 	reason     string // why, for the log line only; empty: message
+	rid        string // the request id already given out (to a backend hook); empty: a new one
 }
 
 func (e *cmdError) Error() string { return string(e.code) + ": " + e.message }
@@ -119,7 +120,7 @@ func (c *conn) admit() *cmdError {
 // reply's request id is in exactly one log line, which tells the whole
 // story: who, what, on which channel, and why.
 func (c *conn) fail(cmd *protocol.Command, e *cmdError) {
-	rid := c.s.newRequestID()
+	rid := cmp.Or(e.rid, c.s.newRequestID())
 	c.logRefusal(rid, cmd, e)
 	pe := protocol.Error{Code: e.code, Message: e.message, RequestID: rid}
 	if e.code == protocol.CodeRateLimited {
@@ -242,6 +243,9 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	if e != nil {
 		return nil, e
 	}
+	if e := c.subscribeHook(cmd.Channel); e != nil { // before any lock: it may wait on the network
+		return nil, e
+	}
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
 	if e := c.claim(hub.Sub{Channel: cmd.Channel, Tracked: rule.Presence}); e != nil {
@@ -360,6 +364,9 @@ func (c *conn) publish(cmd *protocol.Command) (any, *cmdError) {
 	}
 	data, e := c.s.checkData(rule, cmd.Channel, cmd.Data)
 	if e != nil {
+		return nil, e
+	}
+	if data, e = c.publishHook(rule, cmd.Channel, data); e != nil {
 		return nil, e
 	}
 	user := c.identityClaims().Subject

@@ -27,6 +27,7 @@ type Config struct {
 	Channels           []policy.Rule
 	RPC                RPC
 	API                API
+	Hooks              Hooks
 	// MetricsKeys are the bearer keys GET /metrics requires (several at
 	// once, for rotation; each at least MinAPIKeyLength characters), sent
 	// as the API's are: Authorization: Bearer <key>. None: /metrics answers
@@ -142,6 +143,7 @@ func (c Config) serverSettings() settings.Settings {
 		Channels:           c.Channels,
 		RPC:                c.RPC,
 		API:                c.API,
+		Hooks:              c.Hooks,
 		MetricsKeys:        c.MetricsKeys,
 	}
 }
@@ -151,6 +153,7 @@ func (c *Config) setSettings(s settings.Settings) {
 	c.Path, c.HandshakeTimeout, c.RequireSubprotocol = s.Path, s.HandshakeTimeout, s.RequireSubprotocol
 	c.TrustedProxies, c.Origins, c.Auth, c.Limits = s.TrustedProxies, s.Origins, s.Auth, s.Limits
 	c.Channels, c.RPC, c.API, c.MetricsKeys = s.Channels, s.RPC, s.API, s.MetricsKeys
+	c.Hooks = s.Hooks
 }
 
 func boolPtr(b bool) *bool { return &b }

@@ -3,6 +3,7 @@ package rampart
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"slices"
 	"syscall"
 
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rampart-rt/rampart/auth"
+	"github.com/rampart-rt/rampart/hooks"
 	"github.com/rampart-rt/rampart/internal/hub"
 	"github.com/rampart-rt/rampart/internal/metrics"
 	"github.com/rampart-rt/rampart/policy"
@@ -39,6 +41,7 @@ type conn struct {
 	origin    string
 	opened    time.Time
 	held      held      // connection-limit counts to give back at close
+	grant     *grant    // what the connect hook added, or nil; never changes
 	deadline  time.Time // the write deadline set last; the writer's own
 	snd       *sender   // writes c's bursts; nil: a goroutine per burst
 
@@ -102,6 +105,7 @@ func (s *Server) newConn(h *handshake) *conn {
 		origin:    h.origin,
 		opened:    time.Now(),
 		claims:    h.claims,
+		grant:     h.grant,
 		msgRate:   rate.NewLimiter(rate.Limit(float64(l.MessagesPerMinute)/60), l.Burst),
 	}
 	c.lastRead.Store(c.opened.UnixNano())
@@ -152,6 +156,7 @@ func (c *conn) attach(ws *gws.Conn, userAgent string) {
 	c.startWriter()
 	c.svc.log.Info("connection opened", "event", "connection_opened", "request_id", c.requestID,
 		"client", c.id, "user", claims.Subject, "ip", c.ip, "origin", c.origin, "user_agent", userAgent)
+	c.notify(hooks.EventConnect, 0, "")
 	if !accepting { // a drain or Shutdown began during the upgrade and did not see c
 		c.closeWith(protocol.CloseGoingAway, protocol.CloseCodes[protocol.CloseGoingAway])
 	}
@@ -172,6 +177,9 @@ func (c *conn) identityClaims() *auth.Claims {
 
 func (c *conn) identity() policy.Identity {
 	cl := c.identityClaims()
+	if c.grant != nil && len(c.grant.roles) > 0 { // the token's roles and the connect hook's; a refresh keeps the latter
+		return policy.Identity{User: cl.Subject, Roles: slices.Concat(cl.Roles, c.grant.roles)}
+	}
 	return policy.Identity{User: cl.Subject, Roles: cl.Roles}
 }
 
@@ -536,6 +544,7 @@ func (c *conn) closed(err error) {
 		"client", c.id, "user", user, "ip", c.ip, "origin", c.origin,
 		"duration_ms", time.Since(c.opened).Milliseconds(), "code", code, "reason", reason, "decided_code", undelivered,
 		"messages_in", c.in.Load(), "messages_out", c.out.Load())
+	c.notify(hooks.EventDisconnect, code, reason)
 }
 
 func closeInfo(err error) (uint16, string) {

@@ -27,6 +27,7 @@ type handshake struct {
 	origin    string
 	offered   bool // the client offered rampart.v1
 	claims    *auth.Claims
+	grant     *grant // what the connect hook added, or nil
 	held      held
 }
 
@@ -69,7 +70,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusBadRequest, "subprotocol_required", "client did not offer "+protocol.Subprotocol)
 		return
 	}
-	if !s.authenticate(w, r, h, carried) || !s.checkUser(w, r, h) {
+	if !s.authenticate(w, r, h, carried) || !s.checkUser(w, r, h) || !s.connectHook(w, r, h) {
 		return
 	}
 	s.upgrade(w, r, h)

@@ -14,7 +14,7 @@ import (
 var highRateEvents = []string{
 	"handshake_rejected", "authz_denied", "limit_hit", "slow_consumer",
 	"api_refused", "token_refresh_failed", "pong_timeout", "broker_error", "unavailable",
-	"command_refused", "panic",
+	"command_refused", "panic", "hook_failed", "hook_denied", "hook_notification_dropped",
 }
 
 // Per high-rate event: this many lines a second, in bursts of up to

@@ -48,6 +48,8 @@ type Server struct {
 	limiter  Limiter
 	reloadMu sync.Mutex // serialises Reload
 
+	hookMetrics *metrics.Hooks
+
 	reqPrefix string
 	reqSeq    atomic.Uint64
 
@@ -69,6 +71,7 @@ type services struct {
 	metrics *metrics.Set
 	hub     *hub.Hub[*conn]
 	broker  broker.Broker
+	hooks   backendHooks
 }
 
 // New checks and compiles cfg's settings, once (taking from cfg.Compiled
@@ -93,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.setupMetrics()
 	s.log = slog.New(newLimitedHandler(s.log.Handler(), s.metrics.LogsSuppressed.Inc))
+	s.hooks = s.newHooks()
 	st, err := s.newState(cfg, c)
 	if err != nil {
 		return nil, err
@@ -136,6 +140,7 @@ func (s *Server) setupMetrics() {
 		s.gatherer = g
 	}
 	s.metrics = metrics.New(reg, func() float64 { return float64(s.reg.count()) })
+	s.hookMetrics = metrics.NewHooks(reg)
 }
 
 func (s *Server) newUpgrader(l Limits, subprotocols []string) *gws.Upgrader {
@@ -245,6 +250,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.reg.wait(ctx)
 	if first {
 		s.bg.Wait()
+		s.hooks.Close(ctx) // delivers the notifications queued, the disconnects above among them
 		s.closeParts()
 	}
 	return err

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rampart-rt/rampart/auth"
+	"github.com/rampart-rt/rampart/hooks"
 	"github.com/rampart-rt/rampart/settings"
 )
 
@@ -25,6 +26,8 @@ func (l *loader) validate(f *File) {
 			switch {
 			case errors.As(e, &fe) && fe.Path == "auth.hmac_secret_env":
 				l.secretProblem(f, fe.Reason)
+			case errors.As(e, &fe) && fe.Path == "hooks.key_env":
+				l.hooksKeyProblem(f)
 			case errors.As(e, &fe):
 				l.add(l.node(fe.Path), fe.Path, "%s", fe.Reason)
 			default:
@@ -115,6 +118,23 @@ func (l *loader) secretProblem(f *File, reason string) {
 		reason = strings.ReplaceAll(reason, "the HMAC secret", "the HMAC secret in "+a.HMACSecretEnv)
 	}
 	l.add(l.exact(key), key, "%s", reason)
+}
+
+// hooksKeyProblem reports a missing or short hooks key under the key that
+// names where it comes from, naming the variable or the file to fix.
+func (l *loader) hooksKeyProblem(f *File) {
+	h := f.Hooks
+	if h.KeyFile != "" {
+		l.add(l.exact("hooks.key_file"), "hooks.key_file", "the file holds %d bytes; the hooks' signing key needs at least %d",
+			len(h.Key), hooks.MinKeyBytes)
+		return
+	}
+	if len(h.Key) == 0 {
+		l.add(l.exact("hooks.key_env"), "hooks.key_env", "%s is not set: a hook is configured, and its requests are signed with the key "+
+			"(at least %d bytes) in that variable, or in a file named by hooks.key_file", h.KeyEnv, hooks.MinKeyBytes)
+		return
+	}
+	l.add(l.exact("hooks.key_env"), "hooks.key_env", "%s holds %d bytes; the hooks' signing key needs at least %d", h.KeyEnv, len(h.Key), hooks.MinKeyBytes)
 }
 
 // exact finds the node of a key path only if the file has that very key

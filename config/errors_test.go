@@ -69,6 +69,8 @@ func containsWord(msg, name string) bool {
 
 // Every problem names the key as written in the file, the line (or the
 // variable that set the value) and the reason, and never a Go field or type.
+const hooksKey = "RAMPART_HOOKS_KEY=0123456789abcdef0123456789abcdef"
+
 func TestErrorsNameKeyAndLine(t *testing.T) {
 	dir := t.TempDir()
 	shortSecret := filepath.Join(dir, "short-secret")
@@ -136,6 +138,17 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 			"c.yaml:2: auth.hmac_secret_file: the file holds 9 bytes; the HMAC secret needs at least 32"},
 		{"secret that looks like a key", "", []string{"RAMPART_JWT_SECRET=-----BEGIN PUBLIC KEY----- 0123456789abcdef0123456789"},
 			"c.yaml: auth.hmac_secret_env: the HMAC secret in RAMPART_JWT_SECRET looks like a PEM key"},
+		// the backend hooks
+		{"hooks key missing", "hooks:\n  connect:\n    url: http://127.0.0.1:9000/connect\n", nil,
+			"c.yaml: hooks.key_env: RAMPART_HOOKS_KEY is not set: a hook is configured, and its requests are signed with the key (at least 32 bytes)"},
+		{"hooks key short", "hooks:\n  key_env: APP_HOOKS_KEY\n  notify: { url: \"https://app.example.com/events\" }\n", []string{secret, "APP_HOOKS_KEY=short"},
+			"c.yaml:2: hooks.key_env: APP_HOOKS_KEY holds 5 bytes; the hooks' signing key needs at least 32"},
+		{"hooks plain http afar", "hooks:\n  connect:\n    url: http://backend.internal/connect\n", []string{secret, hooksKey},
+			`c.yaml:3: hooks.connect.url: plain http to the non-loopback host "backend.internal": use https, or set the loud hooks.insecure_allow_http: true`},
+		{"hooks on_error", "hooks:\n  publish:\n    url: https://app.example.com/p\n    on_error: ignore\n", []string{secret, hooksKey},
+			`c.yaml:4: hooks.publish.on_error: must be deny or allow, not "ignore"`},
+		{"hooks url with credentials", "hooks:\n  subscribe: { url: \"https://u:p@app.example.com/s\" }\n", []string{secret, hooksKey},
+			`c.yaml:2: hooks.subscribe.url: must be an http or https URL without credentials or fragment`},
 		// the token verifier's own checks
 		{"algorithm nothing verifies", "auth:\n  algorithms: [RS256]\n", noSecret,
 			"c.yaml:2: auth.algorithms: algorithm RS256 is allowed but no public key fits it and no auth.jwks_url is set"},

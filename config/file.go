@@ -21,8 +21,8 @@ type File struct {
 	Broker                 Broker  `yaml:"broker"`
 	IOURing                *bool   `yaml:"io_uring"` // write sockets through io_uring where the kernel allows; default true
 
-	// The server's settings, each as settings.Settings has it but auth
-	// and api, which add the keys naming their secrets.
+	// The server's settings, each as settings.Settings has it but auth,
+	// api and hooks, which add the keys naming their secrets.
 
 	Path               string           `yaml:"path"`
 	HandshakeTimeout   time.Duration    `yaml:"handshake_timeout"`
@@ -34,6 +34,7 @@ type File struct {
 	Channels           []policy.Rule    `yaml:"channels"`
 	RPC                settings.RPC     `yaml:"rpc"`
 	API                API              `yaml:"api"`
+	Hooks              Hooks            `yaml:"hooks"`
 	MetricsKeys        []string         `yaml:"-"` // read from metrics.keys_env and metrics.keys_file
 
 	compiled *settings.Compiled // the server's settings as Load checked them
@@ -56,6 +57,14 @@ type API struct {
 	KeysFile     string `yaml:"keys_file"` // file with one key per line
 }
 
+// Hooks is the hooks section: the server's backend hooks, and where the
+// binary reads their signing key from.
+type Hooks struct {
+	settings.Hooks `yaml:",inline"`
+	KeyEnv         string `yaml:"key_env"`  // variable holding the signing key; default RAMPART_HOOKS_KEY
+	KeyFile        string `yaml:"key_file"` // file holding the signing key (instead of the variable)
+}
+
 // Compiled returns the server's settings from the file, with the secrets
 // and keys it names, checked and compiled by Load (so that every problem
 // had its line): what rampart.ConfigOf turns into the server's Config.
@@ -76,6 +85,7 @@ func (f *File) serverSettings() settings.Settings {
 		Channels:           f.Channels,
 		RPC:                f.RPC,
 		API:                f.API.API,
+		Hooks:              f.Hooks.Hooks,
 		MetricsKeys:        f.MetricsKeys,
 	}
 }
@@ -160,6 +170,9 @@ func (f *File) defaults() {
 	}
 	if f.Auth.HMACSecretEnv == "" && f.Auth.HMACSecretFile == "" {
 		f.Auth.HMACSecretEnv = "RAMPART_JWT_SECRET"
+	}
+	if f.Hooks.KeyEnv == "" && f.Hooks.KeyFile == "" {
+		f.Hooks.KeyEnv = "RAMPART_HOOKS_KEY"
 	}
 	if f.API.KeysEnv == "" {
 		f.API.KeysEnv = "RAMPART_API_KEYS"

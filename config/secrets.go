@@ -28,6 +28,7 @@ func (f *File) resolvePaths(dir string) {
 	fix(&f.Auth.HMACSecretFile)
 	fix(&f.API.KeysFile)
 	fix(&f.Metrics.KeysFile)
+	fix(&f.Hooks.KeyFile)
 	for i := range f.Auth.PublicKeyFiles {
 		fix(&f.Auth.PublicKeyFiles[i])
 	}
@@ -52,6 +53,7 @@ func (l *loader) secrets(f *File) {
 		a.HMACSecret = []byte(l.env[a.HMACSecretEnv])
 	}
 	l.apiKeys(f)
+	l.hooksKey(f)
 	l.metricsKeys(f)
 	if env := f.Broker.Redis.PasswordEnv; env != "" {
 		f.Broker.Redis.Password = l.env[env]
@@ -84,6 +86,25 @@ func (l *loader) apiKeys(f *File) {
 		}
 		f.API.Keys = append(f.API.Keys, splitKeys(string(b), "\n")...)
 	}
+}
+
+// hooksKey reads the hooks' signing key, from the file when one is named,
+// else from the variable, when a hook is configured.
+func (l *loader) hooksKey(f *File) {
+	h := &f.Hooks
+	if !h.Enabled() {
+		return
+	}
+	if h.KeyFile != "" {
+		b, err := os.ReadFile(h.KeyFile)
+		if err != nil {
+			l.add(l.node("hooks.key_file"), "hooks.key_file", "cannot read the key file: %s", errors.Unwrap(err))
+			return
+		}
+		h.Key = []byte(strings.TrimSpace(string(b)))
+		return
+	}
+	h.Key = []byte(l.env[h.KeyEnv])
 }
 
 // metricsKeys reads the keys /metrics asks for, as apiKeys does.

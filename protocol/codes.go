@@ -35,11 +35,12 @@ const (
 )
 
 // RefusalCodes lists every code a refused handshake carries: with
-// unauthorized, rate_limited, unavailable and not_found from Codes.
+// unauthorized, rate_limited, unavailable, not_found and forbidden (the
+// connect hook's refusal: 403) from Codes.
 var RefusalCodes = []Code{
 	CodeBadHandshake, CodeUnsupportedVersion, CodeUnavailable, CodeRateLimited,
 	CodeOriginRefused, CodeSubprotocolRequired, CodeCSRFFailed, CodeUnauthorized,
-	CodeNotFound,
+	CodeNotFound, CodeForbidden,
 }
 
 // Error makes a Code an error value to compare with errors.Is: every error

@@ -79,6 +79,8 @@ for target in \
 	./auth:FuzzVerify \
 	./payload:FuzzProcess \
 	./internal/origin:FuzzAllow \
+	./internal/hookcall:FuzzDecodeReply \
+	./hooks:FuzzVerifySignature \
 	.:FuzzWire \
 	.:FuzzAPI \
 	./internal/clientip:FuzzClientIP; do

@@ -57,6 +57,7 @@ func compile(s Settings, prev *Compiled) (*Compiled, error) {
 	set.Limits.check(&p)
 	set.RPC.check(&p)
 	set.API.check(&p)
+	set.Hooks.check(&p)
 	checkKeys(&p, "metrics.keys_env", set.MetricsKeys)
 	c.compileChannels(prev, &p)
 	if len(p) > 0 {

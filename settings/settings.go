@@ -23,6 +23,7 @@ type Settings struct {
 	Channels           []policy.Rule `yaml:"channels"` // channel rules, first match wins; a channel no rule matches is denied
 	RPC                RPC           `yaml:"rpc"`
 	API                API           `yaml:"api"`
+	Hooks              Hooks         `yaml:"hooks"`
 
 	// MetricsKeys are the bearer keys GET /metrics requires (several at
 	// once, for rotation; each at least MinAPIKeyLength characters). None:
@@ -35,7 +36,7 @@ type Settings struct {
 // the configuration file ("limits.max_message_bytes", "channels[2].schema");
 // a problem with a secret or keys names the key the binary reads them from
 // (auth.hmac_secret_env, auth.public_key_files, api.keys_env,
-// metrics.keys_env).
+// metrics.keys_env, hooks.key_env).
 type FieldError struct {
 	Path   string
 	Reason string
@@ -56,6 +57,7 @@ func (s Settings) withDefaults() Settings {
 	s.Limits.defaults()
 	s.RPC.defaults()
 	s.API.defaults()
+	s.Hooks.defaults()
 	return s
 }
 
@@ -84,6 +86,7 @@ func (s Settings) clone() Settings {
 		s.RPC.Methods = m
 	}
 	s.API.Keys, s.MetricsKeys = slices.Clone(s.API.Keys), slices.Clone(s.MetricsKeys)
+	s.Hooks.clone()
 	return s
 }
 

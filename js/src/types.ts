@@ -230,7 +230,8 @@ export type RefusalCode =
   | 'subprotocol_required'
   | 'csrf_failed'
   | 'unauthorized'
-  | 'not_found';
+  | 'not_found'
+  | 'forbidden';
 
 /**
  * The close codes the server sends, each with the reason text of its close

@@ -124,7 +124,8 @@ describe('the npm package', { timeout: 240_000 }, () => {
     const { stdout } = await run('tar', ['-tzf', tarball]);
     const files = stdout.trim().split('\n').sort();
     assert.deepEqual(files, [
-      'package/README.md', 'package/dist/index.d.ts', 'package/dist/index.js',
+      'package/README.md', 'package/dist/hooks.d.ts', 'package/dist/hooks.js',
+      'package/dist/index.d.ts', 'package/dist/index.js',
       'package/dist/types.d.ts', 'package/dist/types.js', 'package/package.json',
     ]);
     const { stdout: manifest } = await run('tar', ['-xzOf', tarball, 'package/package.json']);
@@ -132,6 +133,7 @@ describe('the npm package', { timeout: 240_000 }, () => {
     assert.equal(pkg.name, '@rampart/client');
     assert.equal(pkg.type, 'module');
     assert.deepEqual(pkg.exports['.'], { types: './dist/index.d.ts', import: './dist/index.js' });
+    assert.deepEqual(pkg.exports['./hooks'], { types: './dist/hooks.d.ts', import: './dist/hooks.js' });
     assert.equal(pkg.dependencies, undefined, 'no dependencies at run time');
     assert.equal(pkg.peerDependencies, undefined, 'no peer dependencies');
     assert.ok(pkg.engines.node && pkg.license && pkg.repository.url && pkg.version);
