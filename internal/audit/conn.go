@@ -1,14 +1,60 @@
 package audit
 
 import (
-	"encoding/json"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rampart-rt/rampart/internal/wstest"
 )
+
+// guardConn is a connection the audit opened: it gives its place back to
+// the --max-connections budget once, when closed, and until unguard it
+// reads at most left bytes, so that a server answering an upgrade with
+// endless headers ends the check instead of the audit's memory.
+type guardConn struct {
+	net.Conn
+	a     *auditor
+	left  atomic.Int64 // bytes still readable; below 0: no bound
+	close sync.Once
+}
+
+var errTooMuch = errors.New("the server's answer is over the audit's read limit")
+
+func (g *guardConn) Read(p []byte) (int, error) {
+	left := g.left.Load()
+	if left == 0 {
+		return 0, errTooMuch
+	}
+	if left > 0 && int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := g.Conn.Read(p)
+	if left > 0 {
+		g.left.Add(-int64(n))
+	}
+	return n, err
+}
+
+func (g *guardConn) Close() error {
+	g.close.Do(func() { g.a.open.Add(-1) })
+	return g.Conn.Close()
+}
+
+// unguard lifts the read bound of nc (a guardConn, or TLS over one): frames
+// are bounded by the read limit and the deadlines instead.
+func unguard(nc net.Conn) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if g, ok := nc.(*guardConn); ok {
+		g.left.Store(-1)
+	}
+}
 
 // conn is an upgraded connection under audit: frames are wstest's; reads
 // wait until the deadline the audit sets, and a server message is at most
@@ -32,9 +78,14 @@ func (c *conn) write(op wstest.Opcode, payload []byte) error {
 }
 
 func (c *conn) readFrame() (wstest.Frame, error) {
-	f, err := c.ws.ReadFrame(time.Until(c.deadline))
-	return f, serverError(err)
+	left := time.Until(c.deadline)
+	if left <= 0 {
+		return wstest.Frame{}, errDeadline
+	}
+	return c.ws.ReadFrame(left)
 }
+
+var errDeadline = errors.New("deadline")
 
 // message reads the next data message, answering pings; a close frame is
 // a *closeError.
@@ -44,7 +95,10 @@ func (c *conn) message() (wstest.Opcode, []byte, error) {
 }
 
 // closeError is a close frame from the server.
-type closeError struct{ code uint16 }
+type closeError struct {
+	code   uint16
+	reason string
+}
 
 func (e *closeError) Error() string { return fmt.Sprintf("closed by the server with %d", e.code) }
 
@@ -54,133 +108,84 @@ func serverError(err error) error {
 	var ce *wstest.CloseError
 	switch {
 	case errors.As(err, &ce):
-		return &closeError{ce.Code}
+		return &closeError{ce.Code, ce.Reason}
 	case errors.Is(err, wstest.ErrTooLarge):
 		return fmt.Errorf("server message over %d bytes", maxServerMessage)
 	}
 	return err
 }
 
-type welcomePush struct {
-	Push   string `json:"push"`
-	Limits struct {
-		MaxMessageBytes int `json:"max_message_bytes"`
-	} `json:"limits"`
+// seen is what the server did while the audit watched a connection.
+type seen struct {
+	closed    bool   // a close frame came
+	code      uint16 // its code
+	reason    string // its reason
+	ended     bool   // the connection ended (EOF, reset, a frame the audit refuses)
+	endErr    error
+	pong      bool     // a pong came
+	pinged    bool     // the server sent a ping
+	messages  int      // data frames
+	dataBytes int      // their payload bytes
+	first     []byte   // the first data frame's first bytes
+	replies   [][]byte // the first data frames, whole (at most 8 of up to 4 KiB)
 }
 
-// welcome reads the first message, within timeout, as a welcome push.
-func (c *conn) welcome(timeout time.Duration) (*welcomePush, error) {
-	c.wait(timeout)
-	op, msg, err := c.message()
-	if err != nil {
-		return nil, err
-	}
-	var w welcomePush
-	if op != wstest.OpText || json.Unmarshal(msg, &w) != nil || w.Push != "welcome" {
-		return nil, errors.New("the first frame is not a welcome push")
-	}
-	return &w, nil
-}
+// gone says whether the server ended the connection.
+func (s seen) gone() bool { return s.closed || s.ended }
 
-type commandReply struct {
-	ID    *uint64 `json:"id"`
-	Error *struct {
-		Code string `json:"code"`
-	} `json:"error"`
-}
+// maxWatchFrames bounds the frames watch reads, whatever the server sends.
+const maxWatchFrames = 10000
 
-// reply returns the next reply to command id, skipping pushes. A message
-// that is not a reply to id (an echo, say) is returned as one without an
-// error, so the caller judges it.
-func (c *conn) reply(id uint64) (*commandReply, error) {
-	for {
-		op, msg, err := c.message()
-		if err != nil {
-			return nil, err
-		}
-		var r commandReply
-		if op != wstest.OpText || json.Unmarshal(msg, &r) != nil {
-			return &commandReply{}, nil
-		}
-		if r.ID == nil {
-			var p struct {
-				Push string `json:"push"`
-			}
-			if json.Unmarshal(msg, &p) == nil && p.Push != "" {
-				continue // a push, not a reply
-			}
-			return &r, nil
-		}
-		if *r.ID == id {
-			return &r, nil
-		}
-		return &commandReply{}, nil
-	}
-}
-
-// expectClose writes the frame, then a ping, and waits for a close frame
-// with code want. A pong (the server read past the frame) starts a short
-// grace for the close to arrive.
-func (c *conn) expectClose(op wstest.Opcode, payload []byte, want uint16, what string, timeout time.Duration) verdict {
-	c.wait(timeout)
-	// A write may fail when the server closes while the frame is still in
-	// flight; the close frame may still be readable.
-	werr := c.write(op, payload)
-	if werr == nil {
-		_ = c.write(wstest.OpPing, []byte(pingPayload))
-	}
-	ponged := false
-	for {
+// watch reads frames until the deadline, a close frame, the end of the
+// connection, or stop says it has seen enough. It answers pings when
+// answerPings (a live client does; an idle-check client does not).
+func (c *conn) watch(answerPings bool, stop func(seen) bool) seen {
+	var s seen
+	for range maxWatchFrames {
 		f, err := c.readFrame()
 		if err != nil {
-			return noClose(err, werr, ponged, what, want, timeout)
+			var ne net.Error
+			if !errors.Is(err, errDeadline) && (!errors.As(err, &ne) || !ne.Timeout()) {
+				s.ended, s.endErr = true, err
+			}
+			return s
 		}
 		switch f.Opcode {
 		case wstest.OpClose:
-			if got := wstest.CloseOf(f).Code; got != want {
-				return failf("%s: closed with %d, want %d", what, got, want)
-			}
-			return passf("%s: closed with %d", what, want)
+			ce := wstest.CloseOf(f)
+			s.closed, s.code, s.reason = true, ce.Code, ce.Reason
+			return s
 		case wstest.OpPing:
-			_ = c.write(wstest.OpPong, f.Payload)
+			s.pinged = true
+			if answerPings {
+				_ = c.write(wstest.OpPong, f.Payload)
+			}
 		case wstest.OpPong:
-			// Any pong: some servers answer with an empty payload.
-			if !ponged {
-				ponged = true
-				if g := time.Now().Add(closeGrace); g.Before(c.deadline) {
-					c.deadline = g
-				}
+			s.pong = true
+		default:
+			s.messages++
+			s.dataBytes += len(f.Payload)
+			if s.first == nil {
+				s.first = f.Payload[:min(len(f.Payload), 64)]
+			}
+			if len(s.replies) < 8 {
+				s.replies = append(s.replies, f.Payload[:min(len(f.Payload), 4096)])
 			}
 		}
+		if stop != nil && stop(s) {
+			return s
+		}
 	}
-}
-
-// noClose judges a read error while expectClose waited for a close frame.
-func noClose(err, werr error, ponged bool, what string, want uint16, timeout time.Duration) verdict {
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne) && ne.Timeout() && ponged:
-		return failf("%s: the server answered a ping after it and kept the connection open, want close %d", what, want)
-	case errors.As(err, &ne) && ne.Timeout():
-		return failf("%s: no close frame within %s, want close %d", what, timeout, want)
-	case werr != nil:
-		return failf("%s: the write failed (%v) and no close frame came, want close %d", what, werr, want)
-	default:
-		return failf("%s: the connection ended without a close frame (%v), want close %d", what, err, want)
-	}
+	return s
 }
 
 // close ends the connection politely: a close frame, then a short wait for
-// the server's, so its per-IP counts are given back before the next check.
+// the server's, so its per-address counts are given back before the next
+// check.
 func (c *conn) close() {
 	c.wait(closeGrace)
 	if c.ws.WriteClose(1000, "") == nil {
-		for {
-			f, err := c.readFrame()
-			if err != nil || f.Opcode == wstest.OpClose {
-				break
-			}
-		}
+		c.watch(true, nil)
 	}
 	_ = c.ws.Close()
 }
