@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project, as CI does:
 #   scripts/test.sh
-# Installs what the tests need first (redis-server, chromium, npm packages,
+# Installs what the tests need first (redis-server, chromium, npm packages
+# for js/ and for the audit's test peers,
 # staticcheck, readelf, systemd-analyze), idempotently. FUZZTIME sets each
 # fuzz target's run (default 5s).
 set -euo pipefail
@@ -83,7 +84,8 @@ for target in \
 	./hooks:FuzzVerifySignature \
 	.:FuzzWire \
 	.:FuzzAPI \
-	./internal/clientip:FuzzClientIP; do
+	./internal/clientip:FuzzClientIP \
+	./internal/audit:FuzzServerAnswer; do
 	pkg=${target%%:*} name=${target##*:}
 	record fuzz "$pkg" "$name"
 done

@@ -343,11 +343,11 @@ func TestInBandConnectParsers(t *testing.T) {
 		}
 	}
 	cf := map[string]connectOutcome{
-		`{"id":1,"connect":{"client":"c","version":"5"}}`:              connectAccepted,
-		`{"id":1,"error":{"code":101,"message":"unauthorized"}}`:       connectRefused,
+		`{"id":1,"connect":{"client":"c","version":"5"}}`:               connectAccepted,
+		`{"id":1,"error":{"code":101,"message":"unauthorized"}}`:        connectRefused,
 		"{\"push\":{}}\n{\"id\":1,\"error\":{\"code\":109}}":            connectRefused,
-		`{"id":2,"connect":{}}`:                                        connectUnknown,
-		`not json`:                                                     connectUnknown,
+		`{"id":2,"connect":{}}`:                                         connectUnknown,
+		`not json`:                                                      connectUnknown,
 		"{\"id\":1,\"connect\":{\"client\":\"c\"}}\n{\"id\":1,\"x\":1}": connectAccepted,
 	}
 	for in, want := range cf {
