@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -43,7 +44,9 @@ func baselineHint(ans *answer) string {
 		return " (give --token or --cookie)"
 	case ans.status == http.StatusForbidden:
 		return " (give an allowed --origin)"
-	case ans.status == http.StatusBadRequest && ans.header.Get("Sec-WebSocket-Protocol") == "":
+	case ans.status == http.StatusBadRequest && bytes.Contains(bytes.ToLower(ans.body), []byte("subprotocol")):
+		return " (the server wants a subprotocol: give --subprotocol, or for Rampart --profile rampart)"
+	case ans.status == http.StatusBadRequest:
 		return " (does the server need --subprotocol?)"
 	}
 	return ""
