@@ -158,6 +158,40 @@ func TestAuditWSPeers(t *testing.T) {
 	})
 }
 
+// With a cookie session instead of a token, a foreign page riding the
+// cookie is the hijacking the cswsh checks are about.
+func TestAuditWSPeersCookie(t *testing.T) {
+	cookie := "sid=" + peerToken
+	t.Run("strict", func(t *testing.T) {
+		t.Parallel()
+		port := startPeer(t, "ws-peer.mjs", "strict")
+		code, by := auditJSON(t, append([]string{fmt.Sprintf("ws://127.0.0.1:%d/", port), "--cookie", cookie, "--origin", peerOrigin, "--duration", "20s"}, budgets...)...)
+		expect(t, by, map[string]string{"baseline": "PASS", "cswsh-foreign-origin": "PASS", "auth-none": "PASS", "auth-query-token": "SKIP"}, false)
+		if code != 0 {
+			t.Errorf("exit %d, want 0", code)
+		}
+	})
+	t.Run("lax", func(t *testing.T) {
+		t.Parallel()
+		port := startPeer(t, "ws-peer.mjs", "lax")
+		_, by := auditJSON(t, append([]string{fmt.Sprintf("ws://127.0.0.1:%d/", port), "--cookie", cookie, "--origin", peerOrigin, "--duration", "20s"}, budgets...)...)
+		expect(t, by, map[string]string{"cswsh-foreign-origin": "FAIL/high", "cswsh-null-origin": "FAIL/high", "auth-none": "FAIL/high"}, false)
+		if d := by["cswsh-foreign-origin"].Detail; strings.Contains(d, "token") {
+			t.Errorf("cswsh-foreign-origin with a cookie: %q speaks of a token", d)
+		}
+	})
+	t.Run("lax-anonymous", func(t *testing.T) {
+		t.Parallel()
+		port := startPeer(t, "ws-peer.mjs", "lax")
+		// Without credentials the audit cannot know the endpoint is private.
+		code, by := auditJSON(t, append([]string{fmt.Sprintf("ws://127.0.0.1:%d/", port), "--origin", peerOrigin, "--duration", "20s"}, budgets...)...)
+		expect(t, by, map[string]string{"cswsh-foreign-origin": "FAIL/medium", "auth-none": "INFO", "cswsh-foreign-origin-anonymous": "INFO"}, false)
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+	})
+}
+
 func TestAuditSocketIOPeers(t *testing.T) {
 	path := "/socket.io/?EIO=4&transport=websocket"
 	t.Run("strict", func(t *testing.T) {

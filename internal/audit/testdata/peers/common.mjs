@@ -22,9 +22,16 @@ export function gate(req) {
   if (b.tokens < 1) return 429;
   b.tokens -= 1;
   if (req.headers.origin !== origin) return 403;
-  if (req.headers.authorization !== `Bearer ${token}`) return 401;
+  if (!authenticated(req)) return 401;
   if ((open.get(addr) ?? 0) >= CONNECTIONS_PER_ADDRESS) return 503;
   return 0;
+}
+
+// authenticated says whether req carries the token, as a bearer header
+// or as the session cookie sid.
+export function authenticated(req) {
+  const cookies = (req.headers.cookie ?? '').split(';').map((c) => c.trim());
+  return req.headers.authorization === `Bearer ${token}` || cookies.includes(`sid=${token}`);
 }
 
 // track counts socket's connection against its address until it closes.

@@ -1,6 +1,7 @@
 // A Socket.IO server, strict or lax (argv[2]), echoing "message" events.
 //   strict: websocket transport only; allowRequest checks the Origin
-//           allow-list, the bearer token and the per-address budgets; an
+//           allow-list, the token (bearer or cookie) and the per-address
+//           budgets; an
 //           io.use() middleware checks them again on connect;
 //           maxHttpBufferSize 64 KiB, no compression, pings every second,
 //           short header timeouts, security headers on every answer.
@@ -8,7 +9,7 @@
 //           maxHttpBufferSize 100 MB, compression, pings every 25 s; errors
 //           show a stack.
 import { Server } from 'socket.io';
-import { gate, track, strictHeaders, strictServer, laxServer, announce, token } from './common.mjs';
+import { gate, track, strictHeaders, strictServer, laxServer, announce, authenticated } from './common.mjs';
 
 const strict = process.argv[2] === 'strict';
 const echo = (socket) => socket.on('message', (m) => socket.emit('message', m));
@@ -39,8 +40,7 @@ if (strict) {
     engine.call(server, req, res);
   });
   io.use((socket, next) => {
-    const auth = socket.handshake.headers.authorization;
-    if (auth !== `Bearer ${token}`) return next(new Error('unauthorized'));
+    if (!authenticated({ headers: socket.handshake.headers })) return next(new Error('unauthorized'));
     next();
   });
   io.on('connection', echo);

@@ -1,5 +1,5 @@
 // A plain `ws` server, strict or lax (argv[2]), echoing messages.
-//   strict: Origin allow-list, bearer token at the upgrade, 5 connections
+//   strict: Origin allow-list, token (bearer or cookie sid) at the upgrade, 5 connections
 //           and 45 handshakes a minute per address, maxPayload 64 KiB, no
 //           compression, pings every 500 ms (no pong: terminated), short
 //           header timeouts, security headers.
