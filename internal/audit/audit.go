@@ -44,20 +44,27 @@ var ErrInconclusive = errors.New("audit: the baseline upgrade failed; nothing co
 // writes the report to w. It returns ErrInconclusive, ErrFindings, nil, or
 // another error when opts are wrong (then nothing was probed or written).
 func Run(ctx context.Context, opts Options, w io.Writer) error {
+	_, err := runAuditor(ctx, opts, w)
+	return err
+}
+
+// runAuditor is Run, returning the auditor too (nil when opts are wrong),
+// for tests to look at its budgets afterwards.
+func runAuditor(ctx context.Context, opts Options, w io.Writer) (*auditor, error) {
 	a, err := newAuditor(opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	list := plan(a.profile)
 	if opts.DryRun {
-		return writeDryRun(w, a, list)
+		return a, writeDryRun(w, a, list)
 	}
 	results := a.run(ctx, list)
 	rep := report{Target: a.display, Profile: a.profile, Results: results, Connections: int(a.dials.Load())}
 	if err := rep.write(w, a.format, a.version); err != nil {
-		return err
+		return a, err
 	}
-	return rep.outcome(a.failOn)
+	return a, rep.outcome(a.failOn)
 }
 
 // Verdicts. FAIL is a finding at its severity; the others are not.

@@ -69,7 +69,10 @@ func runAudit(t *testing.T, o Options) (map[string]result, error) {
 	t.Helper()
 	o.Format = "json"
 	var out bytes.Buffer
-	err := Run(context.Background(), o, &out)
+	a, err := runAuditor(context.Background(), o, &out)
+	if a != nil && a.open.Load() != 0 {
+		t.Errorf("%d connections still count against --max-connections after the audit: one was not closed", a.open.Load())
+	}
 	var rep report
 	if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil {
 		t.Fatalf("Run: %v; output is not a JSON report: %v\n%s", err, jerr, out.String())

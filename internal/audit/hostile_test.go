@@ -184,3 +184,63 @@ func FuzzServerAnswer(f *testing.F) {
 		tokenExpiry(string(data))
 	})
 }
+
+// A server that answers every request with a redirect to another host
+// never sends the audit there.
+func TestAuditFollowsNoRedirect(t *testing.T) {
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var mu sync.Mutex
+	visits := 0
+	go func() {
+		for {
+			c, err := other.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			visits++
+			mu.Unlock()
+			_ = c.Close()
+		}
+	}()
+	// Upgrades succeed (and end at once); every other request, the
+	// refused upgrade and the plain GETs, is sent to the other host.
+	addr := hostileServer(t, func(c net.Conn, req *http.Request) {
+		if req.Header.Get("Upgrade") != "" && req.Header.Get("Sec-WebSocket-Version") == "13" {
+			_ = upgrade(c, req)
+			return
+		}
+		_, _ = fmt.Fprintf(c, "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://%s/\r\nContent-Length: 0\r\n\r\n", other.Addr())
+	})
+	by := runBounded(t, addr, time.Minute)
+	if r := by["baseline"]; r.Result != pass {
+		t.Errorf("baseline: %s (%s), want PASS", r.Result, r.Detail)
+	}
+	if r := by["http-security-headers"]; r.Result != fail || !strings.Contains(r.Detail, "307") {
+		t.Errorf("http-security-headers: %s (%s), want FAIL judging the 307 itself", r.Result, r.Detail)
+	}
+	// Poll the other host for a connection that a followed redirect would
+	// have opened before Run returned; it must still be unvisited.
+	probe, err := net.Dial("tcp", other.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = probe.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := visits
+		mu.Unlock()
+		if n >= 1 || time.Now().After(deadline) {
+			if n != 1 {
+				t.Errorf("the other host saw %d connections, want only the test's own", n)
+			}
+			return
+		}
+		time.Sleep(5 * time.Millisecond) // polling the counter
+	}
+}

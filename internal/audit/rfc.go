@@ -33,6 +33,7 @@ func (a *auditor) session(ctx context.Context) (*conn, *verdict) {
 	// answer to what the check sends next.
 	ans.conn.wait(min(a.timeout, 300*time.Millisecond))
 	if s := ans.conn.watch(true, nil); s.gone() {
+		_ = ans.conn.ws.Close()
 		v := skipf("the server ended the baseline connection at once (%s)", endText(s))
 		return nil, &v
 	}
