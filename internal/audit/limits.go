@@ -35,6 +35,14 @@ func (a *auditor) filler(size int) []byte {
 	return append(p, '"', '}')
 }
 
+// fillerHint says what may help when the server refused the filler.
+func (a *auditor) fillerHint() string {
+	if a.profile == "" {
+		return "; a --profile sends what the server reads"
+	}
+	return ""
+}
+
 // probeSizes are the sizes the size probe sends: 1 KiB doubling, then the
 // cap itself.
 func probeSizes(limit int) []int {
@@ -69,14 +77,20 @@ func (a *auditor) checkMessageSize(ctx context.Context) verdict {
 			continue
 		case !s.gone() && werr == nil:
 			return skipf("no pong within %s after a %d-byte message", a.timeout, size)
-		case prev == 0 && !(s.closed && s.code == 1009):
-			return skipf("the first message (%d bytes) ended the connection (%s): its content was refused, not its size; a --profile sends what the server reads", size, endText(s))
+		case s.closed && !sizeClose(s.code):
+			return skipf("a %d-byte message ended the connection with %s, a code for its content, not its size%s", size, endText(s), a.fillerHint())
+		case prev == 0 && !s.closed:
+			return skipf("the first message (%d bytes) ended the connection (%s): its content was refused, not its size%s", size, endText(s), a.fillerHint())
 		}
 		a.foundLimit.Store(int64(prev))
 		return passf("a %d-byte message was accepted, a %d-byte one refused (%s)", prev, size, endText(s))
 	}
 	return failf("every message up to --size-cap (%d bytes) was accepted", a.sizeCap)
 }
+
+// sizeClose says whether a close code may say "too big": 1009, or 1008
+// (policy), which some servers use for it.
+func sizeClose(code uint16) bool { return code == 1009 || code == 1008 }
 
 func (a *auditor) checkCompressionBomb(ctx context.Context) verdict {
 	h := a.request()
