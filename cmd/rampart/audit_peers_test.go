@@ -136,6 +136,7 @@ var laxFindings = map[string]string{
 }
 
 func TestAuditWSPeers(t *testing.T) {
+	t.Parallel()
 	t.Run("strict", func(t *testing.T) {
 		t.Parallel()
 		port := startPeer(t, "ws-peer.mjs", "strict")
@@ -163,6 +164,7 @@ func TestAuditWSPeers(t *testing.T) {
 // With a cookie session instead of a token, a foreign page riding the
 // cookie is the hijacking the cswsh checks are about.
 func TestAuditWSPeersCookie(t *testing.T) {
+	t.Parallel()
 	cookie := "sid=" + peerToken
 	t.Run("strict", func(t *testing.T) {
 		t.Parallel()
@@ -195,6 +197,7 @@ func TestAuditWSPeersCookie(t *testing.T) {
 }
 
 func TestAuditSocketIOPeers(t *testing.T) {
+	t.Parallel()
 	path := "/socket.io/?EIO=4&transport=websocket"
 	t.Run("strict", func(t *testing.T) {
 		t.Parallel()
@@ -273,6 +276,7 @@ listen: 127.0.0.1:0
 `
 
 func TestAuditRampartBinary(t *testing.T) {
+	t.Parallel()
 	bin := buildRampart(t, t.TempDir())
 	t.Run("defaults", func(t *testing.T) {
 		t.Parallel()
