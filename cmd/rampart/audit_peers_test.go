@@ -282,13 +282,18 @@ func TestAuditRampartBinary(t *testing.T) {
 		t.Parallel()
 		addr := startRampart(t, bin, rampartBase)
 		url := "ws://" + addr + "/ws"
-		// Without a profile, only the subprotocol says it is Rampart.
-		// Rampart closes an idle connection after ping_interval (25s) and
-		// pong_timeout (10s): the idle wait covers both. Its handshake
+		// The command as the operator surface writes it: no profile, no
+		// --subprotocol. Rampart's refusal of the first upgrade names
+		// subprotocol_required, and the audit offers rampart.v1 from then
+		// on. Rampart closes an idle connection after ping_interval (25s)
+		// and pong_timeout (10s): the idle wait covers both. Its handshake
 		// bucket holds 60: the bursts go past it.
-		code, by := auditJSON(t, url, "--token", mint(t, time.Hour), "--origin", peerOrigin, "--subprotocol", "rampart.v1",
+		code, by := auditJSON(t, url, "--token", mint(t, time.Hour), "--origin", peerOrigin,
 			"--timeout", "3s", "--idle-wait", "50s", "--header-wait", "10s", "--max-connections", "70", "--size-cap", "262144")
 		expect(t, by, map[string]string{"baseline": "PASS", "limit-message-size": "PASS", "idle-connection": "PASS"}, true)
+		if d := by["baseline"].Detail; !strings.Contains(d, "every upgrade offers rampart.v1") {
+			t.Errorf("baseline: %q, want it to say the audit offers rampart.v1", d)
+		}
 		if code != 0 {
 			t.Errorf("generic checks: exit %d, want 0", code)
 		}

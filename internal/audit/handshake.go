@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,6 +23,17 @@ func (a *auditor) checkBaseline(ctx context.Context) verdict {
 	if err != nil {
 		return failf("the baseline upgrade failed: %v", err)
 	}
+	note := ""
+	if ans.conn == nil && a.subprotocol == "" && asksForRampart(ans) {
+		// The server said which subprotocol it wants, in Rampart's own
+		// refusal: offer it from now on (the baseline runs alone, first),
+		// so that the generic checks judge the server, not the request.
+		a.subprotocol = rampartSubprotocol
+		note = "; the server refused an upgrade without a subprotocol (subprotocol_required), so every upgrade offers " + rampartSubprotocol
+		if ans, err = a.handshake(ctx, a.request(), a.path); err != nil {
+			return failf("the baseline upgrade failed: %v%s", err, note)
+		}
+	}
 	if ans.conn == nil {
 		return failf("the baseline upgrade answered %d, want 101%s", ans.status, baselineHint(ans))
 	}
@@ -35,7 +47,19 @@ func (a *auditor) checkBaseline(ctx context.Context) verdict {
 		}
 	}
 	a.baseline.Store(true)
-	return passf("upgraded (101)%s", credentialNote(a))
+	return passf("upgraded (101)%s%s", credentialNote(a), note)
+}
+
+// asksForRampart reports whether a refused upgrade is Rampart's answer to
+// a missing subprotocol: 400 with {"error":"subprotocol_required"}.
+func asksForRampart(ans *answer) bool {
+	if ans.status != http.StatusBadRequest {
+		return false
+	}
+	var body struct {
+		Error string `json:"error"`
+	}
+	return json.Unmarshal(ans.body, &body) == nil && body.Error == "subprotocol_required"
 }
 
 func baselineHint(ans *answer) string {
