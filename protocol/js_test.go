@@ -37,7 +37,8 @@ var wireTypes = map[string]reflect.Type{
 	"WireRefreshRequiredPush": reflect.TypeFor[RefreshRequiredPush](),
 	"WireSubscribePush":       reflect.TypeFor[SubscribePush](),
 	"WireUnsubscribePush":     reflect.TypeFor[UnsubscribePush](),
-	"WireJoinLeavePush":       reflect.TypeFor[JoinLeavePush](),
+	"WireJoinPush":            reflect.TypeFor[JoinLeavePush](),
+	"WireLeavePush":           reflect.TypeFor[JoinLeavePush](),
 	"WirePresenceChangedPush": reflect.TypeFor[PresenceChangedPush](),
 }
 
