@@ -3,10 +3,12 @@ package rampart
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/policy"
 )
 
@@ -240,4 +242,55 @@ func TestJoinLeaveConfig(t *testing.T) {
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "limits.join_leave_window") {
 		t.Fatalf("New with a 1ms window: %v", err)
 	}
+}
+
+// TestJoinLeaveEventsCheckedWhereHeard: an event the broker carries for a
+// channel whose rule here does not ask for join_leave (a node with another
+// configuration, a broken broker) is dropped by the node that hears it;
+// one for a join_leave channel is pushed.
+func TestJoinLeaveEventsCheckedWhereHeard(t *testing.T) {
+	s := startJoinLeaveServer(t, nil)
+	c := s.dial(t, token(t, "watcher"))
+	c.subscribe("quiet:1")
+	c.subscribe("lobby:1")
+	ctx := t.Context()
+	for _, ch := range []string{"quiet:1", "nope:1", "lobby:1"} {
+		e := broker.PresenceEvent{Channel: ch, Entry: broker.PresenceEntry{User: "ghost", Client: "g-" + ch}}
+		if err := s.s.events.PublishPresenceEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := s.settled(t, c)
+	if len(got) != 1 || got[0].Channel != "lobby:1" || len(got[0].Clients) != 1 || got[0].Clients[0].Client != "g-lobby:1" {
+		t.Fatalf("pushes %+v, want only the join on lobby:1", got)
+	}
+}
+
+// TestJoinLeaveFollowsReload: a reload that narrows presence_roles stops
+// join and leave pushes to the subscribers it leaves out at once, without
+// ending their subscription.
+func TestJoinLeaveFollowsReload(t *testing.T) {
+	s := startJoinLeaveServer(t, nil)
+	guest := s.dial(t, token(t, "guest"))
+	guest.subscribe("lobby:1")
+	member := s.dial(t, token(t, "member", "member"))
+	member.subscribe("lobby:1")
+	guest.expectJoinLeave("join", "lobby:1", member)
+
+	cfg := baseConfig()
+	cfg.Limits.JoinLeaveWindow = 20 * time.Millisecond
+	cfg.Channels = slices.Clone(joinLeaveRules)
+	cfg.Channels[1].PresenceRoles = []string{"member"}
+	if err := s.s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	ben := s.dial(t, token(t, "ben"))
+	ben.subscribe("lobby:1")
+	member.expectJoinLeave("join", "lobby:1", ben)
+	waitFor(t, "join and leave pushes flushed", s.s.joinLeave.Idle)
+	if got := guest.barrier(); len(got) != 0 { // neither a join nor an unsubscribe
+		t.Fatalf("guest, left out by the reload, got %s", got[0].raw)
+	}
+	guest.fails("presence", `"channel":"lobby:1"`, "forbidden")
+	guest.fails("subscribe", `"channel":"lobby:1"`, "already_subscribed") // still subscribed
 }
