@@ -84,16 +84,17 @@ func (s *Server) pushJoinLeave(b joinleave.Batch) {
 	if len(subs) == 0 {
 		return
 	}
-	var frames [][]byte
+	var frames []jlFrame
 	named := map[string]bool{}
 	if b.Overflow {
-		frames = [][]byte{protocol.EncodePresenceChanged(b.Channel)}
+		frames = []jlFrame{{protocol.PushPresenceChanged, protocol.EncodePresenceChanged(b.Channel)}}
 	} else {
 		frames = joinLeaveFrames(b, "")
 		for _, e := range append(b.Leaves, b.Joins...) {
 			named[e.Client] = true
 		}
 	}
+	sent := map[string]int{}
 	for _, c := range subs {
 		if !c.mayReadPresence(b.Channel) {
 			continue
@@ -103,9 +104,20 @@ func (s *Server) pushJoinLeave(b joinleave.Batch) {
 			fs = joinLeaveFrames(b, c.id)
 		}
 		for _, f := range fs {
-			c.send(f)
+			if c.send(f.data) {
+				sent[f.push]++
+			}
 		}
 	}
+	for push, n := range sent {
+		s.metrics.JoinLeave.WithLabelValues(push).Add(float64(n))
+	}
+}
+
+// jlFrame is an encoded join, leave or presence_changed push.
+type jlFrame struct {
+	push string
+	data []byte
 }
 
 // containBackground is deferred by the server's own callbacks: a panic is
@@ -118,8 +130,8 @@ func (s *Server) containBackground(where string) {
 
 // joinLeaveFrames encodes b's leave push, then its join push, leaving out
 // the client self and any push left empty.
-func joinLeaveFrames(b joinleave.Batch, self string) [][]byte {
-	var out [][]byte
+func joinLeaveFrames(b joinleave.Batch, self string) []jlFrame {
+	var out []jlFrame
 	for _, part := range []struct {
 		push    string
 		entries []broker.PresenceEntry
@@ -131,7 +143,7 @@ func joinLeaveFrames(b joinleave.Batch, self string) [][]byte {
 			}
 		}
 		if len(list) > 0 {
-			out = append(out, protocol.EncodeJoinLeave(part.push, b.Channel, list))
+			out = append(out, jlFrame{part.push, protocol.EncodeJoinLeave(part.push, b.Channel, list)})
 		}
 	}
 	return out
