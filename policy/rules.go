@@ -35,14 +35,8 @@ type Rule struct {
 	Presence     bool     `yaml:"presence"`      // track who is subscribed
 	Audit        bool     `yaml:"audit"`         // log every publish (who, size; never the body)
 
-	// PresenceRoles narrows who may read presence (the presence command
-	// and join and leave pushes) to subscribers holding one of these
-	// roles; empty (the default): every subscriber. Needs Presence.
-	PresenceRoles []string `yaml:"presence_roles"`
-	// JoinLeave pushes join and leave to the subscribers that may read
-	// presence when clients subscribe and unsubscribe; default false.
-	// Needs Presence.
-	JoinLeave bool `yaml:"join_leave"`
+	PresenceRoles []string `yaml:"presence_roles"` // only subscribers with one of these roles read presence and hear joins and leaves; empty: every subscriber; needs presence
+	JoinLeave     bool     `yaml:"join_leave"`     // push join and leave to the subscribers that may read presence; default false; needs presence
 }
 
 // History bounds what a channel keeps.
