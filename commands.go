@@ -248,7 +248,8 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	}
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
-	if e := c.claim(hub.Sub{Channel: cmd.Channel, Tracked: rule.Presence}); e != nil {
+	sb := hub.Sub{Channel: cmd.Channel, Tracked: rule.Presence, JoinLeave: rule.Presence && rule.JoinLeave}
+	if e := c.claim(sb); e != nil {
 		return nil, e
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
@@ -266,6 +267,7 @@ func (c *conn) subscribe(cmd *protocol.Command) (any, *cmdError) {
 	if rule.Presence { // before the reply: whoever hears of the subscription finds it in presence
 		c.s.joinPresence(cmd.Channel, c)
 	}
+	c.s.announce(c, sb, false)
 	c.send(b)
 	c.svc.hub.Activate(c, cmd.Channel, res.Offset, res.Epoch)
 	return nil, nil
@@ -295,7 +297,8 @@ func (c *conn) claim(sb hub.Sub) *cmdError {
 func (c *conn) subscribeFromServer(ctx context.Context, rule *policy.Rule, channel string) *cmdError {
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
-	if e := c.claim(hub.Sub{Channel: channel, Tracked: rule.Presence, Server: true}); e != nil {
+	sb := hub.Sub{Channel: channel, Tracked: rule.Presence, Server: true, JoinLeave: rule.Presence && rule.JoinLeave}
+	if e := c.claim(sb); e != nil {
 		return e
 	}
 	ctx, cancel := context.WithTimeout(ctx, brokerTimeout)
@@ -308,6 +311,7 @@ func (c *conn) subscribeFromServer(ctx context.Context, rule *policy.Rule, chann
 	if rule.Presence {
 		c.s.joinPresence(channel, c)
 	}
+	c.s.announce(c, sb, false)
 	c.send(protocol.EncodeSubscribe(channel, res.Offset, res.Epoch))
 	c.svc.hub.Activate(c, channel, res.Offset, res.Epoch)
 	c.mu.Lock()
@@ -318,6 +322,7 @@ func (c *conn) subscribeFromServer(ctx context.Context, rule *policy.Rule, chann
 		if rule.Presence {
 			c.s.leavePresence(channel, c.id)
 		}
+		c.s.announce(c, sb, true)
 	}
 	return nil
 }
@@ -345,15 +350,16 @@ func (c *conn) drop1(channel string) bool {
 // dropLocked is drop1 for a caller holding subMu.
 func (c *conn) dropLocked(channel string) bool {
 	c.mu.Lock()
-	ok, tracked := c.subs.Remove(channel)
+	sb, ok := c.subs.Remove(channel)
 	c.mu.Unlock()
 	if !ok {
 		return false
 	}
 	c.svc.hub.Unsubscribe(c, channel)
-	if tracked {
+	if sb.Tracked {
 		c.s.leavePresence(channel, c.id)
 	}
+	c.s.announce(c, sb, true)
 	return true
 }
 

@@ -524,6 +524,7 @@ func (c *conn) closed(err error) {
 		if sb.Tracked {
 			c.s.leavePresence(sb.Channel, c.id)
 		}
+		c.s.announce(c, sb, true)
 	}
 	c.s.release(&c.held)
 	c.reg.remove(c)

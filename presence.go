@@ -67,10 +67,11 @@ func (c *conn) trackedChannels() []string {
 	return out
 }
 
-// presence answers who is subscribed, to those who may subscribe, on
-// channels whose rule keeps presence.
+// presence answers who is subscribed, to those who may read presence
+// (subscribe, and hold one of the rule's presence_roles if it lists any),
+// on channels whose rule keeps presence.
 func (c *conn) presence(cmd *protocol.Command) (any, *cmdError) {
-	rule, e := c.allowRead(cmd.Channel)
+	rule, e := c.allowPresence(cmd.Channel)
 	if e != nil {
 		return nil, e
 	}

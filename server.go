@@ -30,6 +30,7 @@ import (
 	"github.com/rampart-rt/rampart/broker/memory"
 	"github.com/rampart-rt/rampart/internal/httpapi"
 	"github.com/rampart-rt/rampart/internal/hub"
+	"github.com/rampart-rt/rampart/internal/joinleave"
 	"github.com/rampart-rt/rampart/internal/metrics"
 	"github.com/rampart-rt/rampart/limits"
 	"github.com/rampart-rt/rampart/protocol"
@@ -45,8 +46,11 @@ type Server struct {
 	mux      *http.ServeMux
 	gatherer prometheus.Gatherer
 	presence broker.Presence
+	events   broker.PresenceEvents // nil: the broker carries none
 	limiter  Limiter
-	reloadMu sync.Mutex // serialises Reload
+
+	joinLeave *joinleave.Coalescer // batches join and leave pushes; nil without events
+	reloadMu  sync.Mutex           // serialises Reload
 
 	hookMetrics *metrics.Hooks
 
@@ -116,6 +120,11 @@ func New(cfg Config) (*Server, error) {
 			s.metrics.Deliveries.Add(float64(n))
 			s.metrics.Latency.Observe(time.Since(published).Seconds())
 		}})
+	s.startJoinLeave()
+	if err := s.checkJoinLeave(cfg.Channels); err != nil {
+		s.closeParts()
+		return nil, fmt.Errorf("rampart: %w", err)
+	}
 	if err := s.broker.Run(s.deliver); err != nil {
 		s.closeParts()
 		return nil, fmt.Errorf("rampart: broker: %w", err)
@@ -257,6 +266,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) closeParts() {
+	if s.joinLeave != nil {
+		s.joinLeave.Close()
+	}
 	if s.ownsBkr {
 		_ = s.broker.Close()
 	}

@@ -84,6 +84,9 @@ func (s *Server) Reload(cfg Config) error {
 	cfg.Broker, cfg.Limiter, cfg.Logger, cfg.Registry = s.cfg.Broker, s.cfg.Limiter, s.cfg.Logger, s.cfg.Registry
 	cfg.Pages, cfg.ConnectSources, cfg.AdminSeparate = s.cfg.Pages, s.cfg.ConnectSources, s.cfg.AdminSeparate
 	cfg.IOURing = s.cfg.IOURing
+	if err := s.checkJoinLeave(cfg.Channels); err != nil {
+		return fmt.Errorf("rampart: %w", err)
+	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	st, err := s.newState(cfg, c)

@@ -150,6 +150,10 @@ func (c *Client) onPush(s *session, name string, raw []byte) error {
 				sub.end("server: " + p.Reason)
 			}
 		})
+	case protocol.PushJoin, protocol.PushLeave:
+		return decodeThen(raw, func(p protocol.JoinLeavePush) { c.joinLeave(s, p) })
+	case protocol.PushPresenceChanged:
+		return decodeThen(raw, func(p protocol.PresenceChangedPush) { c.presenceChanged(s, p) })
 	default:
 		c.log.Debug("unknown push ignored", "push", name)
 	}

@@ -59,6 +59,17 @@
 // after reconnecting; the server may subscribe the new connection again,
 // which is a new Subscription.
 //
+// # Join and leave
+//
+// On a channel whose rule sets join_leave, OnJoin and OnLeave are told of
+// the clients that subscribe and leave (several at once: the server
+// batches them per channel, and never names this connection), and
+// OnPresenceChanged when more changed at once than a push lists. They run
+// on the handlers' goroutine, in order with the publications. Joins and
+// leaves are not recovered: read Presence after subscribing, after
+// OnPresenceChanged and after a reconnect, and apply joins and leaves to
+// that set by client id.
+//
 // # Reconnecting
 //
 // When the connection drops (no close frame, or close codes 1001, 1011,

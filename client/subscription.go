@@ -21,9 +21,10 @@ type Subscription struct {
 	server  bool // made by the server: a subscribe push
 	// The handlers. Of a subscription the server made, they are set on
 	// the handlers' goroutine, and read only there.
-	onPub   func(Publication)
-	onLost  func(lost, now Position)
-	onEnd   func(reason string)
+	onPub  func(Publication)
+	onLost func(lost, now Position)
+	onEnd  func(reason string)
+	presenceHandlers
 	stopped atomic.Bool // set by Unsubscribe or when the server ended it: no handler runs after
 
 	sess *session // the connection subscribe was last sent on; guarded by c.mu

@@ -125,6 +125,17 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 			`RAMPART_LIMITS_BURST: limits.burst: "many" is not a whole number`},
 		{"variable with a bad channel", "", []string{secret, `RAMPART_CHANNELS=[{pattern: "a:*", history: {ttl: soon}}]`},
 			`RAMPART_CHANNELS: channels[0].history.ttl: "soon" is not a duration (a number and a unit: 500ms, 5s, 10m, 1h)`},
+		// join and leave
+		{"join_leave without presence", "channels:\n  - pattern: \"a:*\"\n    subscribe: [\"*\"]\n    join_leave: true\n", nil,
+			"c.yaml:4: channels[0].join_leave: needs presence: true (join and leave follow presence)"},
+		{"presence_roles without presence", "channels:\n  - pattern: \"a:*\"\n    presence_roles: [member]\n", nil,
+			"c.yaml:3: channels[0].presence_roles: needs presence: true"},
+		{"presence_roles is one value", "channels:\n  - pattern: \"a:*\"\n    presence: true\n    presence_roles: member\n", nil,
+			`c.yaml:4: channels[0].presence_roles: must be a list, like [a, b], not the single value "member"`},
+		{"join_leave window too short", "limits:\n  join_leave_window: 1ms\n", nil,
+			"c.yaml:2: limits.join_leave_window: must be between 10ms and 1m, not 1ms"},
+		{"join_leave cap too large", "limits:\n  join_leave_max_clients: 20000\n", nil,
+			"c.yaml:2: limits.join_leave_max_clients: must be between 1 and 10000, not 20000"},
 		{"variable out of range", "", []string{secret, "RAMPART_LIMITS_SEND_QUEUE=-3"},
 			"RAMPART_LIMITS_SEND_QUEUE: limits.send_queue: must be between 1 and 65536, not -3"},
 		// secrets

@@ -22,11 +22,12 @@ import (
 // protections a rule can switch on switched on.
 func templateRule() policy.Rule {
 	return policy.Rule{
-		Pattern:      "user:{sub}",
-		Subscribe:    []string{policy.RoleSelf},
-		Publish:      []string{policy.RoleSelf},
-		SanitizeHTML: true,
-		Audit:        true,
+		Pattern:       "user:{sub}",
+		Subscribe:     []string{policy.RoleSelf},
+		Publish:       []string{policy.RoleSelf},
+		SanitizeHTML:  true,
+		Audit:         true,
+		PresenceRoles: []string{}, // written as [], which loads as an empty list
 	}
 }
 

@@ -34,6 +34,9 @@ type Rule struct {
 	SanitizeHTML bool     `yaml:"sanitize_html"` // neutralise markup in string values of published data
 	Presence     bool     `yaml:"presence"`      // track who is subscribed
 	Audit        bool     `yaml:"audit"`         // log every publish (who, size; never the body)
+
+	PresenceRoles []string `yaml:"presence_roles"` // only subscribers with one of these roles read presence and hear joins and leaves; empty: every subscriber; needs presence
+	JoinLeave     bool     `yaml:"join_leave"`     // push join and leave to the subscribers that may read presence; default false; needs presence
 }
 
 // History bounds what a channel keeps.
@@ -77,7 +80,12 @@ func Compile(rules []Rule) (*Rules, error) {
 	out := &Rules{rules: make([]compiled, 0, len(rules))}
 	for i, r := range rules {
 		c, err := compile(r)
-		if err != nil {
+		var ke *keyError
+		switch {
+		case errors.As(err, &ke):
+			errs = append(errs, fmt.Errorf("channels[%d].%s: %s", i, ke.key, ke.reason))
+			continue
+		case err != nil:
 			errs = append(errs, fmt.Errorf("channels[%d]: %w", i, err))
 			continue
 		}
@@ -89,12 +97,17 @@ func Compile(rules []Rule) (*Rules, error) {
 	return out, nil
 }
 
+// keyError is a problem with one key of a rule.
+type keyError struct{ key, reason string }
+
+func (e *keyError) Error() string { return e.key + ": " + e.reason }
+
 func compile(r Rule) (compiled, error) {
 	c := compiled{Rule: r, hasSub: strings.Contains(r.Pattern, SubPlaceholder)}
 	if err := checkPattern(r.Pattern); err != nil {
 		return c, err
 	}
-	for _, roles := range [][]string{r.Subscribe, r.Publish} {
+	for _, roles := range [][]string{r.Subscribe, r.Publish, r.PresenceRoles} {
 		for _, role := range roles {
 			if role == "" {
 				return c, errors.New("empty role name")
@@ -103,6 +116,12 @@ func compile(r Rule) (compiled, error) {
 				return c, fmt.Errorf("role %q needs %s in the pattern", RoleSelf, SubPlaceholder)
 			}
 		}
+	}
+	switch {
+	case r.JoinLeave && !r.Presence:
+		return c, &keyError{"join_leave", "needs presence: true (join and leave follow presence)"}
+	case len(r.PresenceRoles) > 0 && !r.Presence:
+		return c, &keyError{"presence_roles", "needs presence: true"}
 	}
 	if r.History.Size < 0 || r.History.TTL < 0 {
 		return c, errors.New("history size and ttl must not be negative")
@@ -165,6 +184,24 @@ func (rs *Rules) Allow(action Action, channel string, id Identity) (*Rule, bool)
 		roles = r.Publish
 	}
 	return r, grants(roles, id.Roles, strings.Contains(r.Pattern, SubPlaceholder))
+}
+
+// AllowPresence reports whether id may read channel's presence: subscribe
+// to it, and hold one of the rule's PresenceRoles when it lists any. It
+// also returns the rule that decided (nil when none matched: denied).
+// Whether presence is kept at all is the rule's Presence.
+func (rs *Rules) AllowPresence(channel string, id Identity) (*Rule, bool) {
+	r, ok := rs.Allow(Subscribe, channel, id)
+	if !ok {
+		return r, false
+	}
+	return r, r.MayReadPresence(id)
+}
+
+// MayReadPresence reports whether the rule's PresenceRoles admit id; it
+// does not ask whether id may subscribe.
+func (r *Rule) MayReadPresence(id Identity) bool {
+	return len(r.PresenceRoles) == 0 || grants(r.PresenceRoles, id.Roles, strings.Contains(r.Pattern, SubPlaceholder))
 }
 
 // grants: a matched {sub} pattern already proved the channel is the caller's.

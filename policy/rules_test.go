@@ -208,3 +208,45 @@ func TestSubMustBeAWholeSegmentOfThePattern(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinLeaveRules: join_leave and presence_roles need presence, and
+// the error names the key; presence_roles narrows who reads presence.
+func TestJoinLeaveRules(t *testing.T) {
+	_, err := Compile([]Rule{
+		{Pattern: "a:*", Subscribe: []string{"*"}, JoinLeave: true},
+		{Pattern: "b:*", Subscribe: []string{"*"}, PresenceRoles: []string{"mod"}},
+		{Pattern: "c:*", Subscribe: []string{"*"}, Presence: true, PresenceRoles: []string{""}},
+		{Pattern: "d:*", Subscribe: []string{"*"}, Presence: true, PresenceRoles: []string{RoleSelf}},
+	})
+	for _, want := range []string{"channels[0].join_leave: needs presence: true", "channels[1].presence_roles: needs presence: true",
+		"channels[2]: empty role name", `channels[3]: role "self" needs {sub}`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	rs, err := Compile([]Rule{
+		{Pattern: "room:*", Subscribe: []string{"*"}, Presence: true, JoinLeave: true, PresenceRoles: []string{"member"}},
+		{Pattern: "open:*", Subscribe: []string{"user"}, Presence: true, JoinLeave: true},
+		{Pattern: "me:{sub}", Subscribe: []string{RoleSelf}, Presence: true, PresenceRoles: []string{RoleSelf}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		channel string
+		id      Identity
+		want    bool
+	}{
+		{"room:1", Identity{User: "ann", Roles: []string{"member"}}, true},
+		{"room:1", Identity{User: "ben"}, false}, // may subscribe, not read presence
+		{"open:1", Identity{User: "ann", Roles: []string{"user"}}, true},
+		{"open:1", Identity{User: "ann"}, false}, // may not even subscribe
+		{"me:ann", Identity{User: "ann"}, true},
+		{"none", Identity{User: "ann", Roles: []string{"member"}}, false},
+	}
+	for _, c := range cases {
+		if _, got := rs.AllowPresence(c.channel, c.id); got != c.want {
+			t.Errorf("AllowPresence(%s, %+v) = %v, want %v", c.channel, c.id, got, c.want)
+		}
+	}
+}

@@ -37,6 +37,9 @@ var wireTypes = map[string]reflect.Type{
 	"WireRefreshRequiredPush": reflect.TypeFor[RefreshRequiredPush](),
 	"WireSubscribePush":       reflect.TypeFor[SubscribePush](),
 	"WireUnsubscribePush":     reflect.TypeFor[UnsubscribePush](),
+	"WireJoinPush":            reflect.TypeFor[JoinLeavePush](),
+	"WireLeavePush":           reflect.TypeFor[JoinLeavePush](),
+	"WirePresenceChangedPush": reflect.TypeFor[PresenceChangedPush](),
 }
 
 func readTypesTS(t *testing.T) string {

@@ -40,3 +40,22 @@ type UnsubscribePush struct {
 	Channel string `json:"channel"`
 	Reason  string `json:"reason"`
 }
+
+// JoinLeavePush lists clients that subscribed to Channel (Push "join") or
+// left it (Push "leave"), on a channel whose rule asks for join_leave. It
+// goes only to subscribers that may read the channel's presence, never
+// names the receiving connection itself, and lists at most
+// limits.join_leave_max_clients entries.
+type JoinLeavePush struct {
+	Push    string          `json:"push"`
+	Channel string          `json:"channel"`
+	Clients []PresenceEntry `json:"clients"`
+}
+
+// PresenceChangedPush says more clients joined or left Channel within
+// limits.join_leave_window than a join or leave push may list: the
+// receiver fetches presence again instead.
+type PresenceChangedPush struct {
+	Push    string `json:"push"`
+	Channel string `json:"channel"`
+}

@@ -37,3 +37,27 @@ func TestPushTypesMatchEncoders(t *testing.T) {
 		t.Fatalf("unsubscribe: %+v, %v", unsub, err)
 	}
 }
+
+// TestJoinLeaveEncoders: join and leave pushes decode into JoinLeavePush
+// with every client, quoted safely; presence_changed into its type.
+func TestJoinLeaveEncoders(t *testing.T) {
+	strict := json.RejectUnknownMembers(true)
+	clients := []PresenceEntry{{User: `a"b`, Client: "c1"}, {User: "u\u2028", Client: "c2"}}
+	for _, push := range []string{PushJoin, PushLeave} {
+		var got JoinLeavePush
+		if err := json.Unmarshal(EncodeJoinLeave(push, "ch", clients), &got, strict); err != nil {
+			t.Fatalf("%s: %v", push, err)
+		}
+		if got.Push != push || got.Channel != "ch" || len(got.Clients) != 2 || got.Clients[0] != clients[0] || got.Clients[1] != clients[1] {
+			t.Fatalf("%s decoded as %+v", push, got)
+		}
+	}
+	var empty JoinLeavePush
+	if err := json.Unmarshal(EncodeJoinLeave(PushJoin, "ch", nil), &empty, strict); err != nil || empty.Clients == nil {
+		t.Fatalf("an empty list: %+v, %v", empty, err)
+	}
+	var pc PresenceChangedPush
+	if err := json.Unmarshal(EncodePresenceChanged("ch"), &pc, strict); err != nil || pc != (PresenceChangedPush{Push: PushPresenceChanged, Channel: "ch"}) {
+		t.Fatalf("presence_changed: %+v, %v", pc, err)
+	}
+}

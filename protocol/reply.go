@@ -70,12 +70,16 @@ const (
 	PushWelcome         = "welcome"
 	PushPublication     = "publication"
 	PushRefreshRequired = "refresh_required"
-	PushSubscribe       = "subscribe"   // the server subscribed the connection
-	PushUnsubscribe     = "unsubscribe" // the server ended a subscription
+	PushSubscribe       = "subscribe"        // the server subscribed the connection
+	PushUnsubscribe     = "unsubscribe"      // the server ended a subscription
+	PushJoin            = "join"             // clients subscribed to a channel whose rule asks for join_leave
+	PushLeave           = "leave"            // clients unsubscribed from it
+	PushPresenceChanged = "presence_changed" // too many joined or left at once: fetch presence again
 )
 
 // Pushes lists every push, in the order the protocol documents them.
-var Pushes = []string{PushWelcome, PushPublication, PushRefreshRequired, PushSubscribe, PushUnsubscribe}
+var Pushes = []string{PushWelcome, PushPublication, PushRefreshRequired, PushSubscribe, PushUnsubscribe,
+	PushJoin, PushLeave, PushPresenceChanged}
 
 // EncodeResult encodes the reply {"id": id, "result": result}.
 func EncodeResult(id uint64, result any) ([]byte, error) {
@@ -153,5 +157,35 @@ func EncodeUnsubscribe(channel, reason string) []byte {
 	b, _ = jsontext.AppendQuote(b, channel)
 	b = append(b, `,"reason":`...)
 	b, _ = jsontext.AppendQuote(b, reason)
+	return append(b, '}')
+}
+
+// EncodeJoinLeave encodes a join or leave push (push is PushJoin or
+// PushLeave) listing clients.
+func EncodeJoinLeave(push, channel string, clients []PresenceEntry) []byte {
+	b := make([]byte, 0, 64+len(channel)+len(clients)*48)
+	b = append(b, `{"push":`...)
+	b, _ = jsontext.AppendQuote(b, push)
+	b = append(b, `,"channel":`...)
+	b, _ = jsontext.AppendQuote(b, channel)
+	b = append(b, `,"clients":[`...)
+	for i, e := range clients {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"user":`...)
+		b, _ = jsontext.AppendQuote(b, e.User)
+		b = append(b, `,"client":`...)
+		b, _ = jsontext.AppendQuote(b, e.Client)
+		b = append(b, '}')
+	}
+	return append(b, `]}`...)
+}
+
+// EncodePresenceChanged encodes the push that replaces join and leave
+// pushes when more clients changed at once than one push may list.
+func EncodePresenceChanged(channel string) []byte {
+	b := append([]byte(nil), `{"push":"presence_changed","channel":`...)
+	b, _ = jsontext.AppendQuote(b, channel)
 	return append(b, '}')
 }

@@ -77,6 +77,7 @@ func (l *Limits) check(p *problems) {
 		{"limits.send_queue", l.SendQueue, 1, 1 << 16},
 		{"limits.max_history_limit", l.MaxHistoryLimit, 1, 1 << 20},
 		{"limits.rate_limit_abuse_threshold", l.RateLimitAbuseThreshold, 1, 1 << 20},
+		{"limits.join_leave_max_clients", l.JoinLeaveMaxClients, 1, 10000},
 	}
 	for _, f := range ints {
 		if f.v < f.lo || f.v > f.h {
@@ -93,6 +94,7 @@ func (l *Limits) check(p *problems) {
 		{"limits.pong_timeout", l.PongTimeout, time.Second, time.Hour, "1s and 1h"},
 		{"limits.write_timeout", l.WriteTimeout, 100 * time.Millisecond, time.Minute, "100ms and 1m"},
 		{"limits.shutdown_spread", l.ShutdownSpread, time.Millisecond, 10 * time.Minute, "1ms and 10m"},
+		{"limits.join_leave_window", l.JoinLeaveWindow, 10 * time.Millisecond, time.Minute, "10ms and 1m"},
 	}
 	for _, d := range durs {
 		if d.v < d.lo || d.v > d.hi {

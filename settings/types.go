@@ -77,6 +77,8 @@ type Limits struct {
 	ShutdownSpread          time.Duration `yaml:"shutdown_spread"`              // closes with 1001 spread over this; default 1s
 	MaxHistoryLimit         int           `yaml:"max_history_limit"`            // most publications one history or recovery returns; default 1000
 	RateLimitAbuseThreshold int           `yaml:"rate_limit_abuse_threshold"`   // rate_limited answers in a row before close 4029; default 20
+	JoinLeaveWindow         time.Duration `yaml:"join_leave_window"`            // join and leave pushes per channel: at most one of each per window; default 250ms
+	JoinLeaveMaxClients     int           `yaml:"join_leave_max_clients"`       // most clients one window's pushes list before presence_changed; default 100
 }
 
 func (l *Limits) defaults() {
@@ -96,6 +98,8 @@ func (l *Limits) defaults() {
 	orDefault(&l.ShutdownSpread, time.Second)
 	orDefault(&l.MaxHistoryLimit, 1000)
 	orDefault(&l.RateLimitAbuseThreshold, 20)
+	orDefault(&l.JoinLeaveWindow, 250*time.Millisecond)
+	orDefault(&l.JoinLeaveMaxClients, 100)
 }
 
 // RPC forwards rpc commands to the application's backend.

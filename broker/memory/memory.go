@@ -24,10 +24,11 @@ const IdleTimeout = 5 * time.Minute
 
 // Broker is the in-memory broker. Create it with New.
 type Broker struct {
-	mu       sync.Mutex // guards streams, handler, closed
+	mu       sync.Mutex // guards streams, presence, handler, events, closed
 	streams  map[string]*stream
 	presence map[string]presence
 	handler  broker.Handler
+	events   broker.PresenceEventHandler
 	closed   bool
 
 	now  func() time.Time

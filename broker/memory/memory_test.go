@@ -25,3 +25,10 @@ func TestPresence(t *testing.T) {
 		return m, m
 	})
 }
+
+func TestPresenceEvents(t *testing.T) {
+	brokertest.RunPresenceEvents(t, func(*testing.T) (broker.Broker, broker.Broker) {
+		m := memory.New()
+		return m, m
+	})
+}

@@ -86,4 +86,29 @@ func (b *Broker) expirePresence(now time.Time) {
 	}
 }
 
-var _ broker.Presence = (*Broker)(nil)
+// HandlePresenceEvents implements broker.PresenceEvents.
+func (b *Broker) HandlePresenceEvents(h broker.PresenceEventHandler) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events = h
+}
+
+// PublishPresenceEvent implements broker.PresenceEvents: on one node the
+// handler hears every channel, and is called before it returns.
+func (b *Broker) PublishPresenceEvent(_ context.Context, e broker.PresenceEvent) error {
+	b.mu.Lock()
+	h, closed := b.events, b.closed
+	b.mu.Unlock()
+	if closed {
+		return broker.ErrClosed
+	}
+	if h != nil {
+		h(e)
+	}
+	return nil
+}
+
+var (
+	_ broker.Presence       = (*Broker)(nil)
+	_ broker.PresenceEvents = (*Broker)(nil)
+)

@@ -129,6 +129,7 @@ type Broker struct {
 
 	mu      sync.Mutex // guards the fields below
 	handler broker.Handler
+	events  broker.PresenceEventHandler
 	running bool
 	subs    map[string]*nats.Subscription // by Rampart channel name
 	closed  bool
@@ -256,6 +257,10 @@ func (b *Broker) receive() {
 		case m := <-b.msgs:
 			channel, ok := channelOf(b.opts.Prefix+".pub.", m.Subject)
 			if !ok {
+				continue
+			}
+			if kind := m.Header.Get(hdrEvent); kind != "" {
+				b.heardEvent(channel, kind, m)
 				continue
 			}
 			p, err := decode(channel, m.Header, m.Data)

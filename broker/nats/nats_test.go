@@ -153,3 +153,10 @@ func BenchmarkRoundTrip(b *testing.B) {
 		return newBroker(b, p), newBroker(b, p)
 	})
 }
+
+func TestPresenceEvents(t *testing.T) {
+	p := randomPrefix()
+	brokertest.RunPresenceEvents(t, func(t *testing.T) (broker.Broker, broker.Broker) {
+		return newBroker(t, p), newBroker(t, p)
+	})
+}

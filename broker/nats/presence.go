@@ -120,4 +120,63 @@ func presenceEntry(prefix string, m jetstream.Msg, now time.Time) (broker.Presen
 	return broker.PresenceEntry{User: string(m.Data()), Client: client}, true
 }
 
-var _ broker.Presence = (*Broker)(nil)
+// Presence events are core NATS messages on the channel's publication
+// subject "<prefix>.pub.<token>", next to the publications JetStream
+// republishes there: header Rampart-Event "join" or "leave", header
+// Rampart-Client the client id, the body the user id. Nothing keeps them.
+const (
+	hdrEvent  = "Rampart-Event"
+	hdrClient = "Rampart-Client"
+)
+
+// HandlePresenceEvents implements broker.PresenceEvents.
+func (b *Broker) HandlePresenceEvents(h broker.PresenceEventHandler) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events = h
+}
+
+// PublishPresenceEvent implements broker.PresenceEvents.
+func (b *Broker) PublishPresenceEvent(_ context.Context, e broker.PresenceEvent) error {
+	if b.isClosed() {
+		return broker.ErrClosed
+	}
+	if b.nc.Status() != nats.CONNECTED {
+		return b.fail("publish presence event", nats.ErrDisconnected)
+	}
+	kind := "join"
+	if e.Leave {
+		kind = "leave"
+	}
+	msg := &nats.Msg{Subject: b.opts.Prefix + ".pub." + token(e.Channel), Data: []byte(e.Entry.User), Header: nats.Header{}}
+	msg.Header.Set(hdrEvent, kind)
+	msg.Header.Set(hdrClient, e.Entry.Client)
+	if err := b.nc.PublishMsg(msg); err != nil {
+		return b.fail("publish presence event", err)
+	}
+	return nil
+}
+
+// heardEvent hands the event in m to the handler if this node hears
+// channel; a message of another kind is dropped.
+func (b *Broker) heardEvent(channel, kind string, m *nats.Msg) {
+	if kind != "join" && kind != "leave" {
+		return
+	}
+	e := broker.PresenceEvent{Channel: channel, Leave: kind == "leave",
+		Entry: broker.PresenceEntry{User: string(m.Data), Client: m.Header.Get(hdrClient)}}
+	b.mu.Lock()
+	h := b.events
+	if b.subs[channel] == nil {
+		h = nil
+	}
+	b.mu.Unlock()
+	if h != nil {
+		h(e)
+	}
+}
+
+var (
+	_ broker.Presence       = (*Broker)(nil)
+	_ broker.PresenceEvents = (*Broker)(nil)
+)

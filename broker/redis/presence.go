@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,4 +125,71 @@ func (b *Broker) Presence(ctx context.Context, channel string) ([]broker.Presenc
 	return out, nil
 }
 
-var _ broker.Presence = (*Broker)(nil)
+// Presence events travel on the channel's pub/sub channel, next to its
+// publications, as "join <user length>\n<user><client>" or "leave ...":
+// a publication's payload starts with a digit, an event with a letter.
+
+// HandlePresenceEvents implements broker.PresenceEvents.
+func (b *Broker) HandlePresenceEvents(h broker.PresenceEventHandler) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events = h
+}
+
+// PublishPresenceEvent implements broker.PresenceEvents with one PUBLISH.
+func (b *Broker) PublishPresenceEvent(ctx context.Context, e broker.PresenceEvent) error {
+	if b.isClosed() {
+		return broker.ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
+	defer cancel()
+	if err := b.rdb.Publish(ctx, b.pubPrefix()+e.Channel, encodeEvent(e)).Err(); err != nil {
+		return b.fail("publish presence event", err)
+	}
+	return nil
+}
+
+func encodeEvent(e broker.PresenceEvent) string {
+	kind := "join "
+	if e.Leave {
+		kind = "leave "
+	}
+	return kind + strconv.Itoa(len(e.Entry.User)) + "\n" + e.Entry.User + e.Entry.Client
+}
+
+// decodeEvent reads a payload encodeEvent wrote; ok is false for anything
+// else.
+func decodeEvent(channel, payload string) (broker.PresenceEvent, bool) {
+	e := broker.PresenceEvent{Channel: channel}
+	rest, join := strings.CutPrefix(payload, "join ")
+	if !join {
+		if rest, e.Leave = strings.CutPrefix(payload, "leave "); !e.Leave {
+			return e, false
+		}
+	}
+	head, body, ok := strings.Cut(rest, "\n")
+	n, err := strconv.Atoi(head)
+	if !ok || err != nil || n < 0 || n > len(body) {
+		return e, false
+	}
+	e.Entry = broker.PresenceEntry{User: body[:n], Client: body[n:]}
+	return e, true
+}
+
+// heardEvent hands e to the handler if this node hears its channel.
+func (b *Broker) heardEvent(e broker.PresenceEvent) {
+	b.mu.Lock()
+	h := b.events
+	if b.subs[e.Channel] == nil {
+		h = nil
+	}
+	b.mu.Unlock()
+	if h != nil {
+		h(e)
+	}
+}
+
+var (
+	_ broker.Presence       = (*Broker)(nil)
+	_ broker.PresenceEvents = (*Broker)(nil)
+)

@@ -121,6 +121,7 @@ type Broker struct {
 
 	mu      sync.Mutex // guards the fields below
 	handler broker.Handler
+	events  broker.PresenceEventHandler
 	ps      *redis.PubSub        // set by Run
 	subs    map[string]*subState // channels this node hears, by Rampart name
 	closed  bool
@@ -237,6 +238,10 @@ func (b *Broker) receive(msgs <-chan any) {
 			}
 		case *redis.Message:
 			channel := strings.TrimPrefix(m.Channel, prefix)
+			if e, ok := decodeEvent(channel, m.Payload); ok {
+				b.heardEvent(e)
+				continue
+			}
 			p, err := decodeMessage(channel, m.Payload)
 			if err != nil {
 				continue // not written by this package's script

@@ -182,3 +182,10 @@ func TestLostStreamChangesEpoch(t *testing.T) {
 		t.Fatalf("Publish after the loss = %+v, %v; want offset 1 in epoch %q", next, err, pos.Epoch)
 	}
 }
+
+func TestPresenceEvents(t *testing.T) {
+	brokertest.RunPresenceEvents(t, func(t *testing.T) (broker.Broker, broker.Broker) {
+		p := randomPrefix()
+		return newBroker(t, p), newBroker(t, p)
+	})
+}

@@ -299,6 +299,26 @@ func (h *Hub[S]) Deliver(p broker.Publication) {
 	hc.pmu.Unlock()
 }
 
+// Live returns channel's live local subscribers: those whose subscribe
+// reply is queued (a pending one hears of nothing but publications).
+func (h *Hub[S]) Live(channel string) []S {
+	sh := h.shard(channel)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	hc := sh.chans[channel]
+	if hc == nil || hc.subs.len() == 0 {
+		return nil
+	}
+	out := make([]S, 0, hc.subs.len())
+	if hc.subs.has {
+		out = append(out, hc.subs.one)
+	}
+	for c := range hc.subs.more {
+		out = append(out, c)
+	}
+	return out
+}
+
 // Publications converts a broker's publications to what clients see.
 func Publications(pubs []broker.Publication) []protocol.Publication {
 	out := make([]protocol.Publication, len(pubs))

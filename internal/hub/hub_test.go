@@ -199,10 +199,10 @@ func TestSubsFindAndRemove(t *testing.T) {
 	if s.Find("b") != 1 || s.Find("z") != -1 {
 		t.Fatalf("Find: b at %d, z at %d", s.Find("b"), s.Find("z"))
 	}
-	if found, tracked := s.Remove("b"); !found || !tracked {
-		t.Fatalf("Remove(b) = %v, %v", found, tracked)
+	if sb, found := s.Remove("b"); !found || !sb.Tracked || sb.Channel != "b" {
+		t.Fatalf("Remove(b) = %+v, %v", sb, found)
 	}
-	if found, _ := s.Remove("b"); found || len(s) != 2 || s.Find("a") < 0 || s.Find("c") < 0 {
+	if _, found := s.Remove("b"); found || len(s) != 2 || s.Find("a") < 0 || s.Find("c") < 0 {
 		t.Fatalf("after removing b: %v", s)
 	}
 }

@@ -8,9 +8,10 @@ type Subs []Sub
 
 // Sub is one subscription of a connection.
 type Sub struct {
-	Channel string
-	Tracked bool // presence is kept for it
-	Server  bool // made by the server (server-side), not by the client
+	Channel   string
+	Tracked   bool // presence is kept for it
+	Server    bool // made by the server (server-side), not by the client
+	JoinLeave bool // its join was announced: its end is announced too
 }
 
 // Find returns channel's index, or -1.
@@ -23,16 +24,16 @@ func (s Subs) Find(channel string) int {
 	return -1
 }
 
-// Remove deletes channel and reports whether it was there and tracked.
-func (s *Subs) Remove(channel string) (found, tracked bool) {
+// Remove deletes channel and returns its subscription, if it was there.
+func (s *Subs) Remove(channel string) (sb Sub, found bool) {
 	i := s.Find(channel)
 	if i < 0 {
-		return false, false
+		return Sub{}, false
 	}
-	tracked = (*s)[i].Tracked
+	sb = (*s)[i]
 	last := len(*s) - 1
 	(*s)[i] = (*s)[last]
 	(*s)[last] = Sub{}
 	*s = (*s)[:last]
-	return true, tracked
+	return sb, true
 }

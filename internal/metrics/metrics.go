@@ -16,6 +16,7 @@ type Set struct {
 	Commands       *prometheus.CounterVec // action, result
 	Publications   *prometheus.CounterVec // source
 	Deliveries     prometheus.Counter
+	JoinLeave      *prometheus.CounterVec // push
 	Latency        prometheus.Histogram
 	QueueDrops     *prometheus.CounterVec // reason
 	Closes         *prometheus.CounterVec // code
@@ -45,6 +46,9 @@ func New(reg prometheus.Registerer, conns func() float64) *Set {
 		Deliveries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rampart_deliveries_total", Help: "Publications queued to subscribers of this node.",
 		}),
+		JoinLeave: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rampart_join_leave_pushes_total", Help: "Join, leave and presence_changed pushes queued to subscribers of this node, by push.",
+		}, []string{"push"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "rampart_delivery_latency_seconds",
 			Help:    "Time from the broker accepting a publication to this node queueing it to its last subscriber.",
@@ -73,7 +77,7 @@ func New(reg prometheus.Registerer, conns func() float64) *Set {
 		}, []string{"where"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Connections, m.Handshakes, m.Commands, m.Publications, m.Deliveries, m.Latency,
+		reg.MustRegister(m.Connections, m.Handshakes, m.Commands, m.Publications, m.Deliveries, m.JoinLeave, m.Latency,
 			m.QueueDrops, m.Closes, m.RateLimited, m.Violations, m.BrokerErrors, m.LogsSuppressed, m.Panics)
 	}
 	return m

@@ -8,6 +8,7 @@ import type {
   StreamPosition, SubscribeOptions, SubscribeResult, Welcome, WebSocketConstructor, WebSocketLike,
   WireError, WireHistoryResult, WirePublication, WirePublicationPush, WirePublishResult, WireRefreshResult,
   WireRPCResult, WireSubscribePush, WireSubscribeResult, WireUnsubscribePush, WireWelcome,
+  JoinLeaveEvent, WireJoinPush, WireLeavePush, WirePresenceChangedPush,
 } from './types.js';
 
 export type * from './types.js';
@@ -117,6 +118,7 @@ interface Subscription {
   filling: Fill | null; // while a gap is filled from history
   waiter: { resolve: (r: SubscribeResult) => void; reject: (e: Error) => void } | null;
   server: ServerSub | null; // made by the server (a subscribe push): ends with its socket
+  presence: Pick<SubscribeOptions, 'onJoin' | 'onLeave' | 'onPresenceChanged'>; // join and leave callbacks
 }
 
 // ServerSub is the application's handle on a subscription the server made.
@@ -263,6 +265,7 @@ export class RampartClient {
         channel, handler: onPublication as (pub: Publication) => void,
         position: options.since ? { ...options.since } : null,
         live: false, buffer: [], filling: null, waiter: { resolve, reject }, server: null,
+        presence: { onJoin: options.onJoin, onLeave: options.onLeave, onPresenceChanged: options.onPresenceChanged },
       };
       this.subs.set(channel, sub);
       if (this._state === 'connected') this.sendSubscribe(sub);
@@ -538,7 +541,43 @@ export class RampartClient {
     refresh_required: () => void this.refreshToken(),
     subscribe: (msg: WireSubscribePush) => this.onServerSubscribe(msg),
     unsubscribe: (msg: WireUnsubscribePush) => this.onUnsubscribePush(msg),
+    join: (msg: WireJoinPush) => this.onJoinLeave('join', msg),
+    leave: (msg: WireLeavePush) => this.onJoinLeave('leave', msg),
+    presence_changed: (msg: WirePresenceChangedPush) => this.onPresenceChanged(msg),
   };
+
+  // onJoinLeave hands a join or leave push of a subscribed channel to the
+  // subscription's callback, then to the client's listeners; one for a
+  // channel not subscribed (any more) is dropped.
+  private onJoinLeave(kind: 'join' | 'leave', msg: WireJoinPush | WireLeavePush): void {
+    const channel = String(msg.channel ?? '');
+    const sub = this.subs.get(channel);
+    if (!sub) return;
+    const clients = Array.isArray(msg.clients) ? msg.clients : [];
+    const ev: JoinLeaveEvent = {
+      channel, clients: clients.map((e) => ({ user: String(e?.user ?? ''), client: String(e?.client ?? '') })),
+    };
+    this.callBack(kind === 'join' ? sub.presence.onJoin : sub.presence.onLeave, ev);
+    this.emit(kind, ev);
+  }
+
+  private onPresenceChanged(msg: WirePresenceChangedPush): void {
+    const channel = String(msg.channel ?? '');
+    const sub = this.subs.get(channel);
+    if (!sub) return;
+    this.callBack(sub.presence.onPresenceChanged, { channel });
+    this.emit('presence_changed', { channel });
+  }
+
+  // callBack calls an application callback; what it throws becomes an
+  // error event.
+  private callBack<E>(fn: ((ev: E) => void) | undefined, ev: E): void {
+    try {
+      fn?.(ev);
+    } catch (err) {
+      this.emit('error', err instanceof Error ? err : new Error(String(err)));
+    }
+  }
 
   // onServerSubscribe takes a subscription the server made: live from the
   // push's position, handed to the server_subscribed listeners before any
@@ -548,7 +587,7 @@ export class RampartClient {
     if (this.subs.has(channel)) return;
     const sub: Subscription = {
       channel, handler: () => {}, position: { offset: Number(msg.offset ?? 0), epoch: String(msg.epoch ?? '') },
-      live: true, buffer: [], filling: null, waiter: null, server: null,
+      live: true, buffer: [], filling: null, waiter: null, server: null, presence: {},
     };
     const handle = new ServerSub(sub, () => this.subs.get(channel) === sub ? this.unsubscribe(channel) : Promise.resolve());
     sub.server = handle;

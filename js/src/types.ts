@@ -90,6 +90,29 @@ export interface ClientOptions {
 export interface SubscribeOptions {
   /** Ask for the publications after this position (recovery). */
   since?: StreamPosition;
+  /**
+   * Told of the clients that subscribed to the channel, on a channel whose
+   * rule says `join_leave: true`, when this client may read its presence.
+   * Never names this connection itself. Several may come in one call.
+   */
+  onJoin?: (ev: JoinLeaveEvent) => void;
+  /** Told of the clients that left the channel, as onJoin. */
+  onLeave?: (ev: JoinLeaveEvent) => void;
+  /**
+   * Told when more clients joined or left at once than one push lists:
+   * fetch presence() again for the whole picture.
+   */
+  onPresenceChanged?: (ev: { channel: string }) => void;
+}
+
+/**
+ * Clients that joined or left a channel (a `join` or `leave` push). Join
+ * and leave are not recovered after a reconnection: fetch presence()
+ * again then.
+ */
+export interface JoinLeaveEvent {
+  channel: string;
+  clients: PresenceEntry[];
 }
 
 export interface PublishOptions {
@@ -186,6 +209,12 @@ export interface ClientEvents {
   server_subscribed: ServerSubscription;
   unsubscribed: ServerUnsubscribeEvent;
   token_refreshed: { expiresAt: number };
+  /** A join push, for any subscription (one made by the server too). */
+  join: JoinLeaveEvent;
+  /** A leave push, for any subscription. */
+  leave: JoinLeaveEvent;
+  /** A presence_changed push: fetch presence() of the channel again. */
+  presence_changed: { channel: string };
 }
 
 // ---- The wire (docs/protocol.md; the Go package protocol/) ----
@@ -271,7 +300,10 @@ export type PushName =
   | 'publication'
   | 'refresh_required'
   | 'subscribe'
-  | 'unsubscribe';
+  | 'unsubscribe'
+  | 'join'
+  | 'leave'
+  | 'presence_changed';
 
 /** Who published a publication. */
 export interface ClientInfo {
@@ -379,4 +411,24 @@ export interface WireUnsubscribePush {
   push: 'unsubscribe';
   channel: string;
   reason: string;
+}
+
+/** The join push: clients subscribed to the channel (never this connection). */
+export interface WireJoinPush {
+  push: 'join';
+  channel: string;
+  clients: PresenceEntry[];
+}
+
+/** The leave push: clients left the channel. */
+export interface WireLeavePush {
+  push: 'leave';
+  channel: string;
+  clients: PresenceEntry[];
+}
+
+/** The presence_changed push: too many joined or left at once to list; fetch presence again. */
+export interface WirePresenceChangedPush {
+  push: 'presence_changed';
+  channel: string;
 }

@@ -201,6 +201,7 @@ export class RampartClient {
                 channel, handler: onPublication,
                 position: options.since ? { ...options.since } : null,
                 live: false, buffer: [], filling: null, waiter: { resolve, reject }, server: null,
+                presence: { onJoin: options.onJoin, onLeave: options.onLeave, onPresenceChanged: options.onPresenceChanged },
             };
             this.subs.set(channel, sub);
             if (this._state === 'connected')
@@ -507,7 +508,43 @@ export class RampartClient {
         refresh_required: () => void this.refreshToken(),
         subscribe: (msg) => this.onServerSubscribe(msg),
         unsubscribe: (msg) => this.onUnsubscribePush(msg),
+        join: (msg) => this.onJoinLeave('join', msg),
+        leave: (msg) => this.onJoinLeave('leave', msg),
+        presence_changed: (msg) => this.onPresenceChanged(msg),
     };
+    // onJoinLeave hands a join or leave push of a subscribed channel to the
+    // subscription's callback, then to the client's listeners; one for a
+    // channel not subscribed (any more) is dropped.
+    onJoinLeave(kind, msg) {
+        const channel = String(msg.channel ?? '');
+        const sub = this.subs.get(channel);
+        if (!sub)
+            return;
+        const clients = Array.isArray(msg.clients) ? msg.clients : [];
+        const ev = {
+            channel, clients: clients.map((e) => ({ user: String(e?.user ?? ''), client: String(e?.client ?? '') })),
+        };
+        this.callBack(kind === 'join' ? sub.presence.onJoin : sub.presence.onLeave, ev);
+        this.emit(kind, ev);
+    }
+    onPresenceChanged(msg) {
+        const channel = String(msg.channel ?? '');
+        const sub = this.subs.get(channel);
+        if (!sub)
+            return;
+        this.callBack(sub.presence.onPresenceChanged, { channel });
+        this.emit('presence_changed', { channel });
+    }
+    // callBack calls an application callback; what it throws becomes an
+    // error event.
+    callBack(fn, ev) {
+        try {
+            fn?.(ev);
+        }
+        catch (err) {
+            this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        }
+    }
     // onServerSubscribe takes a subscription the server made: live from the
     // push's position, handed to the server_subscribed listeners before any
     // of its publications. A push for a channel already subscribed is ignored.
@@ -517,7 +554,7 @@ export class RampartClient {
             return;
         const sub = {
             channel, handler: () => { }, position: { offset: Number(msg.offset ?? 0), epoch: String(msg.epoch ?? '') },
-            live: true, buffer: [], filling: null, waiter: null, server: null,
+            live: true, buffer: [], filling: null, waiter: null, server: null, presence: {},
         };
         const handle = new ServerSub(sub, () => this.subs.get(channel) === sub ? this.unsubscribe(channel) : Promise.resolve());
         sub.server = handle;
