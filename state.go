@@ -81,6 +81,9 @@ func (s *Server) Reload(cfg Config) error {
 	if cfg.Path != s.cfg.Path {
 		return fmt.Errorf("path: %w", ErrReloadFixed)
 	}
+	if cfg.Console.Enabled != s.cfg.Console.Enabled {
+		return fmt.Errorf("console.enabled: %w", ErrReloadFixed)
+	}
 	cfg.Broker, cfg.Limiter, cfg.Logger, cfg.Registry = s.cfg.Broker, s.cfg.Limiter, s.cfg.Logger, s.cfg.Registry
 	cfg.Pages, cfg.ConnectSources, cfg.AdminSeparate = s.cfg.Pages, s.cfg.ConnectSources, s.cfg.AdminSeparate
 	cfg.IOURing = s.cfg.IOURing
