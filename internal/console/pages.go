@@ -26,7 +26,7 @@ func pageHandler() http.Handler {
 		case name == "rampart.js":
 			r2.URL.Path = "/static/rampart.js"
 			client.ServeHTTP(w, r2)
-		case strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".css"):
+		case strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".css") || strings.HasSuffix(name, ".svg"):
 			r2.URL.Path = "/static/" + name
 			files.ServeHTTP(w, r2)
 		default:

@@ -179,9 +179,12 @@ function channelRate(n, channel) {
   return now && before && dt > 0 ? Math.max(0, (now.publications - before.publications) / dt) : 0;
 }
 
-// chart draws each series as a polyline over the last HISTORY seconds.
+// chart draws each series as a polyline over the time the samples cover
+// (at least a minute, at most HISTORY seconds).
 function chart(svg, series) {
-  const W = 300, H = svg.viewBox.baseVal.height, now = Date.now(), span = HISTORY * 1000;
+  const W = 300, H = svg.viewBox.baseVal.height, now = Date.now();
+  const oldest = Math.min(now, ...series.flatMap((s) => s.points.map((p) => p.t)));
+  const span = Math.min(HISTORY * 1000, Math.max(60000, now - oldest));
   const top = Math.max(1, ...series.flatMap((s) => s.points.map((p) => p.v)));
   const parts = [];
   for (const f of [0.5, 1]) {
