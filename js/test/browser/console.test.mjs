@@ -25,7 +25,7 @@ origins: { allow: ["${site.base}"] }
 metrics: { listen: "127.0.0.1:0" }
 console: { enabled: true }
 log: { format: json, level: info }
-limits: { shutdown_spread: 10ms }
+limits: { shutdown_spread: 10ms, messages_per_minute: 600, burst: 20 }
 channels:
   - pattern: "chat:*"
     subscribe: ["*"]
@@ -56,6 +56,9 @@ async function openSocket(page, name, token) {
       if (msg.push === 'welcome') {
         window.sockets[name] = { state: 'open', client: msg.client };
         ws.send(JSON.stringify({ id: 1, action: 'subscribe', channel: 'chat:lobby' }));
+        // The first user chats four times a second, for the console's rates.
+        let id = 1;
+        if (name === 'ada') window.chatter = setInterval(() => ws.send(JSON.stringify({ id: ++id, action: 'publish', channel: 'chat:lobby', data: { n: id } })), 250);
         ok(msg.client);
       }
     };
@@ -145,7 +148,7 @@ test('the console logs in, shows security events live and disconnects a user', w
   await page.waitForFunction(() => document.getElementById('total-connections').textContent === '3', null, { timeout: 5000 });
 
   mkdirSync(images, { recursive: true });
-  await page.waitForFunction(() => document.querySelectorAll('#chart-handshakes polyline').length > 0);
+  await page.waitForFunction(() => Number(document.getElementById('total-messages').textContent) > 0, null, { timeout: 10000 });
   await page.screenshot({ path: join(images, 'console-overview.png'), fullPage: true });
 
   // The disconnect is itself an audit event.
