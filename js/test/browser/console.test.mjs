@@ -6,8 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
-import { startConfigServer, repoRoot, waitFor } from '../helpers/server.mjs';
+import { startConfigServer, startRedis, repoRoot, waitFor } from '../helpers/server.mjs';
 import { launch, withPages, foreignServer } from './helpers.mjs';
 
 const KEY = 'console-test-key-0123456789abcdef';
@@ -17,10 +18,7 @@ const images = join(repoRoot, 'docs', 'images');
 // the attacker's from another.
 const BLANK = '<!doctype html><title>blank</title>';
 let srv, browser, admin, site, evil;
-before(async () => {
-  site = await foreignServer(BLANK);
-  evil = await foreignServer(BLANK);
-  srv = await startConfigServer(`listen: "127.0.0.1:0"
+const config = () => `listen: "127.0.0.1:0"
 origins: { allow: ["${site.base}"] }
 metrics: { listen: "127.0.0.1:0" }
 console: { enabled: true }
@@ -31,10 +29,20 @@ channels:
     subscribe: ["*"]
     publish: ["*"]
     presence: true
-`, { env: { RAMPART_API_KEYS: KEY } });
-  const m = /"event":"admin_started","addr":"([^"]+)"/.exec(srv.out.stdout + srv.out.stderr);
+`;
+
+// adminURL is the admin listener a server logged.
+function adminURL(s) {
+  const m = /"event":"admin_started","addr":"([^"]+)"/.exec(s.out.stdout + s.out.stderr);
   assert.ok(m, 'the admin listener is logged');
-  admin = `http://${m[1]}`;
+  return `http://${m[1]}`;
+}
+
+before(async () => {
+  site = await foreignServer(BLANK);
+  evil = await foreignServer(BLANK);
+  srv = await startConfigServer(config(), { env: { RAMPART_API_KEYS: KEY } });
+  admin = adminURL(srv);
   browser = await launch();
 });
 after(async () => {
@@ -73,8 +81,8 @@ async function blankPage(base) {
   return page;
 }
 
-async function login(page) {
-  await page.goto(`${admin}/console/`);
+async function login(page, at = admin) {
+  await page.goto(`${at}/console/`);
   await page.waitForSelector('#login:not([hidden])');
   await page.fill('#secret', KEY);
   await page.click('#login-form button');
@@ -162,4 +170,40 @@ test('the console logs in, shows security events live and disconnects a user', w
   await page.click('#logout');
   await page.waitForSelector('#login:not([hidden])');
   assert.deepEqual(errors, []);
+}));
+
+// Two nodes on one Redis: the console of either shows both, and an event
+// of the other node.
+test('the console shows every node of a cluster', withPages('console cluster', async (t, track) => {
+  const redis = await startRedis();
+  const env = { RAMPART_API_KEYS: KEY, RAMPART_BROKER_TYPE: 'redis', RAMPART_BROKER_REDIS_ADDRS: `[${redis.addr}]` };
+  const a = await startConfigServer(config(), { env });
+  const b = await startConfigServer(config(), { env });
+  try {
+    const page = track(await browser.context.newPage(), 'cluster');
+    await login(page, adminURL(a));
+    await page.waitForFunction(() => document.getElementById('total-nodes').textContent === '2', null, { timeout: 10000 });
+    assert.equal(await page.$$eval('#nodes tbody tr', (trs) => trs.length), 2);
+    // A refusal on node b shows in node a's console, under b's name.
+    const res = await new Promise((ok, fail) => {
+      const req = request(b.wsURL.replace('ws:', 'http:'), { headers: { Upgrade: 'websocket', Connection: 'Upgrade',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Protocol': 'rampart.v1', Origin: evil.base } });
+      req.on('response', (r) => { r.resume(); ok(r); });
+      req.on('error', fail);
+      req.end();
+    });
+    assert.equal(res.statusCode, 403);
+    const rid = res.headers['x-request-id'];
+    await page.click('button[data-tab="security"]');
+    const node = await page.waitForFunction((id) => {
+      const tr = [...document.querySelectorAll('#events tbody tr')].find((r) => r.cells[4].textContent === id);
+      return tr && tr.cells[1].textContent;
+    }, rid, { timeout: 5000 });
+    assert.equal(await node.jsonValue(), rid.split('-')[0], "the event carries node b's name");
+    assert.notEqual(await node.jsonValue(), await page.$eval('#who', (e) => e.textContent.split(' ').at(-1)));
+  } finally {
+    await a.stop();
+    await b.stop();
+    await redis.stop();
+  }
 }));
