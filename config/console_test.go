@@ -40,6 +40,14 @@ func TestConsoleChecks(t *testing.T) {
 	if !f.Compiled().Settings().Console.Enabled || f.AdminTLS() {
 		t.Fatal("a loopback console: enabled, plain HTTP")
 	}
+	f.Metrics.Listen = "10.0.0.5:9090"
+	if f.AdminTLS() {
+		t.Fatal("no tls configured: the admin listener cannot serve it")
+	}
+	f.TLS.CertFile = "cert.pem"
+	if !f.AdminTLS() {
+		t.Fatal("a console on a non-loopback admin listener is served over TLS")
+	}
 	if c := f.Compiled().Settings().Console; c.SessionTTL.String() != "1h0m0s" || c.MaxSessions != 32 || c.AdminRole != "rampart-admin" || c.LoginsPerIPPerMinute != 10 {
 		t.Fatalf("defaults %+v", c)
 	}

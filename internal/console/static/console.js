@@ -108,8 +108,11 @@ async function start() {
     document.body.dataset.state = state;
     $('live').textContent = state === 'connected' ? 'live' : state;
   });
-  client.on('disconnected', ({ code, reconnect }) => {
-    if (!reconnect && (code === 4001 || code === 1008)) stop(); // the session ended
+  // A session that ended (expired: 4001, or logged out elsewhere) shows
+  // the login again instead of reconnecting for ever.
+  client.on('disconnected', ({ code }) => {
+    if (code === 4001) { stop(); return; }
+    api('GET', '/console/api/session').catch((err) => { if (err.status === 401) stop(); });
   });
   await client.connect();
   await client.subscribe(STATS, (p) => onStats(p.data));
