@@ -152,3 +152,23 @@ func TestReserved(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTap is the cost a log line pays for the console: a line that
+// is not a security event, and one that is.
+func BenchmarkTap(b *testing.B) {
+	c := New(Options{Node: "n1"})
+	log := slog.New(c.Tap(slog.DiscardHandler))
+	b.Run("other", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			log.Info("connection opened", "event", "connection_opened", "request_id", "r-1", "client", "c", "user", "u", "ip", "192.0.2.1")
+		}
+	})
+	b.Run("security", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			log.Info("handshake rejected", "event", "handshake_rejected", "status", 403, "code", "origin_refused",
+				"reason", "origin not allowed", "request_id", "r-1", "ip", "192.0.2.1", "origin", "https://evil.example")
+		}
+	})
+}
