@@ -54,7 +54,7 @@ type consoleSession struct {
 
 // post sends a console request with the page's headers (its origin, its
 // CSRF token) changed by edit.
-func (cs *consoleServer) post(t *testing.T, path, body string, s *consoleSession, edit func(http.Header)) (*http.Response, []byte) {
+func (cs *consoleServer) post(t testing.TB, path, body string, s *consoleSession, edit func(http.Header)) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, cs.admin.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -69,7 +69,7 @@ func (cs *consoleServer) post(t *testing.T, path, body string, s *consoleSession
 	return do(t, cs.admin.Client(), req)
 }
 
-func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, []byte) {
+func do(t testing.TB, c *http.Client, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -80,7 +80,7 @@ func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, []byte
 	return resp, b
 }
 
-func (cs *consoleServer) login(t *testing.T) *consoleSession {
+func (cs *consoleServer) login(t testing.TB) *consoleSession {
 	t.Helper()
 	resp, body := cs.post(t, "/console/api/login", `{"key":"`+consoleKey+`"}`, nil, nil)
 	if resp.StatusCode != http.StatusOK {

@@ -27,7 +27,10 @@ const CSRFHeader = "X-Rampart-CSRF"
 // while console.enabled is off.
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
-	pages := pageHandler()
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.fail(w, r, http.StatusNotFound, protocol.CodeNotFound, "no such console path")
+	})
+	pages := pageHandler(notFound)
 	mux.Handle("GET /console/{$}", pages)
 	mux.Handle("GET /console/static/{name}", pages)
 	mux.HandleFunc("POST /console/api/login", c.login)
@@ -38,9 +41,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /console/api/disconnect", c.withSession(true, c.disconnect))
 	mux.HandleFunc("POST /console/api/drain", c.withSession(true, c.drain))
 	mux.HandleFunc("GET /console/ws", c.withSession(false, c.socket))
-	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
-		c.fail(w, r, http.StatusNotFound, protocol.CodeNotFound, "no such console path")
-	})
+	mux.Handle("/console/", notFound)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", c.o.RequestID())
 		if !c.o.Settings().Enabled {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"embed"
+	"io/fs"
 	"net/http"
 	"strings"
 
@@ -13,8 +14,9 @@ var static embed.FS
 
 // pageHandler serves the console's page at /console/ and its files at
 // /console/static/NAME: its own from static/, and the JavaScript client
-// (rampart.js) from package web, the file the demo page uses.
-func pageHandler() http.Handler {
+// (rampart.js) from package web, the file the demo page uses. Any other
+// name goes to notFound.
+func pageHandler(notFound http.Handler) http.Handler {
 	files := http.FileServerFS(static)
 	client := web.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -26,13 +28,22 @@ func pageHandler() http.Handler {
 		case name == "rampart.js":
 			r2.URL.Path = "/static/rampart.js"
 			client.ServeHTTP(w, r2)
-		case strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".css") || strings.HasSuffix(name, ".svg"):
+		case servable(name):
 			r2.URL.Path = "/static/" + name
 			files.ServeHTTP(w, r2)
 		default:
-			http.NotFound(w, r)
+			notFound.ServeHTTP(w, r)
 		}
 	})
+}
+
+// servable reports whether name is one of the page's own files.
+func servable(name string) bool {
+	if !strings.HasSuffix(name, ".js") && !strings.HasSuffix(name, ".css") && !strings.HasSuffix(name, ".svg") {
+		return false
+	}
+	_, err := fs.Stat(static, "static/"+name)
+	return err == nil && !strings.Contains(name, "/")
 }
 
 // serveHTML serves the page itself.

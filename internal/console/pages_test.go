@@ -33,7 +33,7 @@ func TestNoInlineCodeNoHTMLSinks(t *testing.T) {
 }
 
 func TestPagesServed(t *testing.T) {
-	h := pageHandler()
+	h := pageHandler(http.NotFoundHandler())
 	mux := http.NewServeMux()
 	mux.Handle("GET /console/{$}", h)
 	mux.Handle("GET /console/static/{name}", h)
