@@ -52,6 +52,9 @@ func TestClassifyKeepsNoSecrets(t *testing.T) {
 		{"limit_hit", map[string]string{"limit": "rate_abuse"}, "rate_limit", "rate limit abuse"},
 		{"panic", map[string]string{"where": "command"}, "panic", "contained in command"},
 		{"token_expired", map[string]string{"user": "ann"}, "token_expired", ""},
+		{"handshake_rejected", map[string]string{"code": "forbidden", "reason": "connect hook denied"}, "hook_denied", "connect hook denied"},
+		{"handshake_rejected", map[string]string{"code": "unavailable", "reason": "connect hook failed: dial " + secret}, "unavailable", "connect hook failed"},
+		{"hook_denied", map[string]string{"code": "forbidden", "reason": "publish hook denied"}, "hook_denied", "publish hook denied"},
 		{"slow_consumer", map[string]string{"client": "c1"}, "slow_consumer", ""},
 	}
 	for _, tt := range tests {

@@ -28,7 +28,7 @@ type Event struct {
 var Reasons = []string{
 	"origin", "token", "csrf", "limits", "protocol", "unavailable",
 	"rate_limit", "violations", "token_expired", "slow_consumer", "panic",
-	"api_key", "console_login", "admin_action",
+	"hook_denied", "api_key", "console_login", "admin_action",
 }
 
 // maxField bounds every text field of an event taken from a log line.
@@ -54,6 +54,8 @@ func classify(event string, a map[string]string) (Event, bool) {
 		e.Reason, e.Code = "slow_consumer", "4009"
 	case "panic":
 		e.Reason, e.Detail = "panic", "contained in "+a["where"]
+	case "hook_denied":
+		e.Reason, e.Code, e.Detail = "hook_denied", a["code"], a["reason"] // "subscribe hook denied", ...
 	case "api_refused":
 		if a["status"] != "401" {
 			return Event{}, false
@@ -88,9 +90,14 @@ func handshakeReason(code, reason, origin string) (string, string) {
 		return "csrf", "csrf check failed"
 	case "rate_limited":
 		return "limits", reason // handshakes_per_ip_per_minute, max_connections_per_ip, ...
+	case "forbidden":
+		return "hook_denied", "connect hook denied"
 	case "unavailable":
-		if strings.HasPrefix(reason, "connection limiter") {
+		switch {
+		case strings.HasPrefix(reason, "connection limiter"):
 			return "unavailable", "connection limiter unavailable"
+		case strings.HasPrefix(reason, "connect hook"):
+			return "unavailable", "connect hook failed"
 		}
 		return "unavailable", "draining or at max_connections"
 	}
@@ -205,7 +212,7 @@ func (t *tap) Enabled(ctx context.Context, l slog.Level) bool {
 // watched are the log events the tap reads; the others pass untouched.
 var watched = map[string]bool{
 	"handshake_rejected": true, "limit_hit": true, "token_expired": true, "slow_consumer": true,
-	"panic": true, "api_refused": true, "console_login_failed": true, "console_login": true,
+	"panic": true, "hook_denied": true, "api_refused": true, "console_login_failed": true, "console_login": true,
 	"console_logout": true, "console_disconnect": true, "console_drain": true,
 }
 

@@ -10,7 +10,7 @@ const EVENTS = 'rampart.console:events';
 const HISTORY = 300;      // samples kept per node: five minutes at one a second
 const MAX_EVENTS = 1000;  // events kept on the page
 const REASONS = ['origin', 'token', 'csrf', 'limits', 'protocol', 'unavailable', 'rate_limit', 'violations',
-  'token_expired', 'slow_consumer', 'panic', 'api_key', 'console_login', 'admin_action'];
+  'token_expired', 'slow_consumer', 'panic', 'hook_denied', 'api_key', 'console_login', 'admin_action'];
 const SVG = 'http://www.w3.org/2000/svg';
 
 const $ = (id) => document.getElementById(id);
