@@ -104,6 +104,8 @@ test('the console logs in, shows security events live and disconnects a user', w
   await page.fill('#secret', 'not-the-key-not-the-key-00');
   await page.click('#login-form button');
   await page.waitForFunction(() => document.getElementById('login-error').textContent.includes('unauthorized'));
+  mkdirSync(images, { recursive: true });
+  await page.screenshot({ path: join(images, 'console-login.png') });
 
   await login(page);
   await page.waitForFunction(() => document.getElementById('total-nodes').textContent === '1', null, { timeout: 10000 });
@@ -155,7 +157,6 @@ test('the console logs in, shows security events live and disconnects a user', w
   assert.equal(await page.$eval('#channels tbody tr td', (td) => td.textContent), 'chat:lobby');
   await page.waitForFunction(() => document.getElementById('total-connections').textContent === '3', null, { timeout: 5000 });
 
-  mkdirSync(images, { recursive: true });
   await page.waitForFunction(() => Number(document.getElementById('total-messages').textContent) > 0, null, { timeout: 10000 });
   await page.screenshot({ path: join(images, 'console-overview.png'), fullPage: true });
 
