@@ -10,7 +10,8 @@ import (
 )
 
 // AdminHandler serves the operator endpoints: GET /metrics, POST
-// /admin/drain, and /api/* when api.admin_only is set. Mount it on an admin
+// /admin/drain, /console/ when console.enabled is set, and /api/* when
+// api.admin_only is set. Mount it on an admin
 // listener; with AdminSeparate unset the main handler serves them too.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -20,6 +21,9 @@ func (s *Server) AdminHandler() http.Handler {
 	}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.console != nil {
+		mux.Handle("/console/", s.console.Handler())
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w.Header())
 		mux.ServeHTTP(w, r)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/internal/console"
 	"github.com/rampart-rt/rampart/internal/hub"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
@@ -201,6 +202,9 @@ func (c *conn) run(cmd *protocol.Command) (any, *cmdError) {
 }
 
 func (c *conn) allow(action policy.Action, channel string) (*policy.Rule, *cmdError) {
+	if console.Reserved(channel) {
+		return c.allowConsole(action)
+	}
 	rule, ok := c.s.st().rules.Allow(action, channel, c.identity())
 	switch {
 	case rule == nil:
@@ -453,6 +457,9 @@ func (c *conn) recheck(reason string) {
 	var gone []string
 	for _, sb := range c.subs {
 		ch := sb.Channel
+		if c.console && console.Reserved(ch) {
+			continue
+		}
 		if sb.Server { // the server's decision holds while a rule matches the channel
 			if rules.MatchServer(ch) == nil {
 				gone = append(gone, ch)

@@ -28,6 +28,7 @@ type Config struct {
 	RPC                RPC
 	API                API
 	Hooks              Hooks
+	Console            Console // the web admin console on the admin listener
 	// MetricsKeys are the bearer keys GET /metrics requires (several at
 	// once, for rotation; each at least MinAPIKeyLength characters), sent
 	// as the API's are: Authorization: Bearer <key>. None: /metrics answers
@@ -84,6 +85,8 @@ type (
 	RPC = settings.RPC
 	// API configures the server-side HTTP API for the application's backend.
 	API = settings.API
+	// Console configures the web admin console.
+	Console = settings.Console
 	// FieldError is one problem with a setting; Path is its key as written
 	// in the configuration file ("limits.max_message_bytes").
 	FieldError = settings.FieldError
@@ -144,6 +147,7 @@ func (c Config) serverSettings() settings.Settings {
 		RPC:                c.RPC,
 		API:                c.API,
 		Hooks:              c.Hooks,
+		Console:            c.Console,
 		MetricsKeys:        c.MetricsKeys,
 	}
 }
@@ -154,6 +158,7 @@ func (c *Config) setSettings(s settings.Settings) {
 	c.TrustedProxies, c.Origins, c.Auth, c.Limits = s.TrustedProxies, s.Origins, s.Auth, s.Limits
 	c.Channels, c.RPC, c.API, c.MetricsKeys = s.Channels, s.RPC, s.API, s.MetricsKeys
 	c.Hooks = s.Hooks
+	c.Console = s.Console
 }
 
 func boolPtr(b bool) *bool { return &b }

@@ -39,6 +39,7 @@ type conn struct {
 	requestID string // of the handshake
 	ip        string
 	origin    string
+	console   bool // admitted by the console (see allowConsole)
 	opened    time.Time
 	held      held      // connection-limit counts to give back at close
 	grant     *grant    // what the connect hook added, or nil; never changes
@@ -103,6 +104,7 @@ func (s *Server) newConn(h *handshake) *conn {
 		requestID: h.requestID,
 		ip:        h.ip,
 		origin:    h.origin,
+		console:   h.console,
 		opened:    time.Now(),
 		claims:    h.claims,
 		grant:     h.grant,

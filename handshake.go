@@ -26,6 +26,7 @@ type handshake struct {
 	ip        string
 	origin    string
 	offered   bool // the client offered rampart.v1
+	console   bool // admitted by the console: may subscribe to its reserved channels
 	claims    *auth.Claims
 	grant     *grant // what the connect hook added, or nil
 	held      held

@@ -71,8 +71,9 @@ func deps(graph map[string][]string, pkg string) map[string]bool {
 }
 
 // The layering docs/architecture.md draws holds: the file loader does not
-// reach the server, the hub knows no WebSocket library, and the leaf
-// packages import nothing of the module.
+// reach the server, the hub and the console know no WebSocket library, the
+// console knows no broker, and the leaf packages import nothing of the
+// module.
 func TestPackageLayout(t *testing.T) {
 	graph := moduleImports(t)
 	if len(graph) < 20 {
@@ -81,9 +82,19 @@ func TestPackageLayout(t *testing.T) {
 	if deps(graph, module+"/config")[module] {
 		t.Error("config imports the root package")
 	}
-	for imp := range deps(graph, module+"/internal/hub") {
-		if strings.Contains(imp, "gws") || strings.Contains(imp, "websocket") {
-			t.Errorf("internal/hub reaches the WebSocket library %s", imp)
+	for _, pkg := range []string{"internal/hub", "internal/console"} {
+		for imp := range deps(graph, module+"/"+pkg) {
+			if strings.Contains(imp, "gws") || strings.Contains(imp, "websocket") {
+				t.Errorf("%s reaches the WebSocket library %s", pkg, imp)
+			}
+		}
+	}
+	// The console reaches the server only through its Server interface,
+	// and imports no broker and no hub: what it publishes and what it
+	// counts go through the server.
+	for _, imp := range graph[module+"/internal/console"] {
+		if strings.HasPrefix(imp, module+"/broker") || imp == module+"/internal/hub" {
+			t.Errorf("internal/console reaches %s", imp)
 		}
 	}
 	for _, leaf := range []string{"protocol", "auth", "policy", "payload", "broker", "limits"} {

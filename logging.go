@@ -15,6 +15,7 @@ var highRateEvents = []string{
 	"handshake_rejected", "authz_denied", "limit_hit", "slow_consumer",
 	"api_refused", "token_refresh_failed", "pong_timeout", "broker_error", "unavailable",
 	"command_refused", "panic", "hook_failed", "hook_denied", "hook_notification_dropped",
+	"console_login_failed", "console_refused",
 }
 
 // Per high-rate event: this many lines a second, in bursts of up to

@@ -28,6 +28,7 @@ import (
 
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/memory"
+	"github.com/rampart-rt/rampart/internal/console"
 	"github.com/rampart-rt/rampart/internal/httpapi"
 	"github.com/rampart-rt/rampart/internal/hub"
 	"github.com/rampart-rt/rampart/internal/joinleave"
@@ -63,7 +64,8 @@ type Server struct {
 	stop     chan struct{}    // closed by Shutdown
 	ctx      context.Context  // canceled by Shutdown: ends a drain in progress
 	cancel   context.CancelFunc
-	bg       sync.WaitGroup // background goroutines
+	bg       sync.WaitGroup   // background goroutines
+	console  *console.Console // the web admin console; nil unless console.enabled
 }
 
 // services are what every connection shares with the server, set once by
@@ -99,7 +101,9 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s.setupMetrics()
-	s.log = slog.New(newLimitedHandler(s.log.Handler(), s.metrics.LogsSuppressed.Inc))
+	lh := newLimitedHandler(s.log.Handler(), s.metrics.LogsSuppressed.Inc)
+	s.log = slog.New(lh)
+	s.newConsole(lh)
 	s.hooks = s.newHooks()
 	st, err := s.newState(cfg, c)
 	if err != nil {
@@ -134,6 +138,9 @@ func New(cfg Config) (*Server, error) {
 	s.startSenders()
 	s.goBackground(s.sweep)
 	s.goBackground(s.refreshPresence)
+	if s.console != nil {
+		s.goBackground(func() { s.console.Run(s.stop) })
+	}
 	return s, nil
 }
 

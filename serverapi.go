@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/internal/console"
 	"github.com/rampart-rt/rampart/internal/hub"
 	"github.com/rampart-rt/rampart/policy"
 	"github.com/rampart-rt/rampart/protocol"
@@ -81,7 +82,7 @@ func (s *Server) publishAsServer(ctx context.Context, channel string, data []byt
 	if !protocol.ValidChannel(channel) || data == nil {
 		return broker.Position{}, errBadRequest("channel and data are required")
 	}
-	rule := s.st().rules.MatchServer(channel)
+	rule := s.serverRule(channel)
 	if rule == nil {
 		return broker.Position{}, errNoRule
 	}
@@ -239,9 +240,10 @@ func (s *Server) targets(t Target) []*conn {
 	return out
 }
 
-// serverRule is the rule of a channel the server acts on, or nil.
+// serverRule is the rule of a channel the server acts on, or nil (always
+// for the console's reserved channels).
 func (s *Server) serverRule(channel string) *policy.Rule {
-	if !protocol.ValidChannel(channel) {
+	if !protocol.ValidChannel(channel) || console.Reserved(channel) {
 		return nil
 	}
 	return s.st().rules.MatchServer(channel)

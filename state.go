@@ -71,7 +71,8 @@ var ErrReloadFixed = errors.New("rampart: setting cannot change without a restar
 // message rate at once and every other new limit on their next use (the
 // message size limit applies to new connections). A configuration that
 // does not validate is refused and the old one stays. Path, broker,
-// limiter, logger, registry and pages are fixed at New.
+// limiter, logger, registry, pages and whether the console is on are
+// fixed at New.
 func (s *Server) Reload(cfg Config) error {
 	c, err := cfg.compile()
 	if err != nil {
@@ -87,6 +88,7 @@ func (s *Server) Reload(cfg Config) error {
 	if err := s.checkJoinLeave(cfg.Channels); err != nil {
 		return fmt.Errorf("rampart: %w", err)
 	}
+	cfg.Console.Enabled = s.cfg.Console.Enabled
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	st, err := s.newState(cfg, c)

@@ -39,6 +39,7 @@ func (l *loader) validate(f *File) {
 	if f.API.AdminOnly && f.Metrics.Listen == "" {
 		l.add(l.node("api.admin_only"), "api.admin_only", "needs metrics.listen: the API would be served nowhere")
 	}
+	l.validateConsole(f)
 	switch f.Log.Format {
 	case "json", "text":
 	default:
@@ -93,6 +94,30 @@ func (l *loader) validateListen(f *File) {
 		l.add(n, key, "/metrics would answer anyone on the non-loopback address %s: set metrics.listen (a separate, private listener), "+
 			"or a key in %s (metrics.keys_env) or metrics.keys_file, or the loud metrics.insecure_public: true", f.Listen, f.Metrics.KeysEnv)
 	}
+}
+
+// validateConsole: the console is served on the admin listener only, and
+// on an address other machines reach only over TLS.
+func (l *loader) validateConsole(f *File) {
+	if !f.Console.Enabled {
+		return
+	}
+	if f.Metrics.Listen == "" {
+		l.add(l.node("console.enabled"), "console.enabled", "needs metrics.listen: the console is served only on the admin listener")
+		return
+	}
+	host, _, err := net.SplitHostPort(f.Metrics.Listen)
+	if err == nil && !Loopback(host) && f.TLS.CertFile == "" {
+		l.add(l.node("console.enabled"), "console.enabled",
+			"metrics.listen %s is not loopback: the console needs tls there (cert_file and key_file), or a loopback metrics.listen", f.Metrics.Listen)
+	}
+}
+
+// AdminTLS reports whether the admin listener serves TLS: when the console
+// is on and the listener is reachable from other machines.
+func (f *File) AdminTLS() bool {
+	host, _, err := net.SplitHostPort(f.Metrics.Listen)
+	return f.Console.Enabled && f.TLS.CertFile != "" && err == nil && !Loopback(host)
 }
 
 // secretProblem reports the HMAC secret's problem under the key that

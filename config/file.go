@@ -35,6 +35,7 @@ type File struct {
 	RPC                settings.RPC     `yaml:"rpc"`
 	API                API              `yaml:"api"`
 	Hooks              Hooks            `yaml:"hooks"`
+	Console            settings.Console `yaml:"console"`
 	MetricsKeys        []string         `yaml:"-"` // read from metrics.keys_env and metrics.keys_file
 
 	compiled *settings.Compiled // the server's settings as Load checked them
@@ -86,6 +87,7 @@ func (f *File) serverSettings() settings.Settings {
 		RPC:                f.RPC,
 		API:                f.API.API,
 		Hooks:              f.Hooks.Hooks,
+		Console:            f.Console,
 		MetricsKeys:        f.MetricsKeys,
 	}
 }

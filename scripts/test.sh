@@ -84,6 +84,7 @@ for target in \
 	./hooks:FuzzVerifySignature \
 	.:FuzzWire \
 	.:FuzzAPI \
+	.:FuzzConsole \
 	./internal/clientip:FuzzClientIP \
 	./internal/audit:FuzzServerAnswer; do
 	pkg=${target%%:*} name=${target##*:}

@@ -58,6 +58,7 @@ func compile(s Settings, prev *Compiled) (*Compiled, error) {
 	set.RPC.check(&p)
 	set.API.check(&p)
 	set.Hooks.check(&p)
+	set.Console.check(&p)
 	checkKeys(&p, "metrics.keys_env", set.MetricsKeys)
 	c.compileChannels(prev, &p)
 	if len(p) > 0 {

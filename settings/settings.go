@@ -24,6 +24,7 @@ type Settings struct {
 	RPC                RPC           `yaml:"rpc"`
 	API                API           `yaml:"api"`
 	Hooks              Hooks         `yaml:"hooks"`
+	Console            Console       `yaml:"console"`
 
 	// MetricsKeys are the bearer keys GET /metrics requires (several at
 	// once, for rotation; each at least MinAPIKeyLength characters). None:
@@ -58,6 +59,7 @@ func (s Settings) withDefaults() Settings {
 	s.RPC.defaults()
 	s.API.defaults()
 	s.Hooks.defaults()
+	s.Console.defaults()
 	return s
 }
 

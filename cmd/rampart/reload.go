@@ -172,6 +172,7 @@ func restartOnly(old, new *config.File) []string {
 	diff("broker", old.Broker, new.Broker)
 	diff("api.admin_only", old.API.AdminOnly, new.API.AdminOnly)
 	diff("io_uring", old.IOURing, new.IOURing)
+	diff("console.enabled", old.Console.Enabled, new.Console.Enabled)
 	return keys
 }
 

@@ -140,7 +140,7 @@ func run1(f *config.File, d *devMode, src source, log *slog.Logger, stdout io.Wr
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(served) }()
-	admin, err := serveAdmin(f, srv, log, errc)
+	admin, err := serveAdmin(f, srv, tlsCfg, log, errc)
 	if err != nil {
 		_ = hs.Close()
 		return err
@@ -209,8 +209,9 @@ func serverConfig(f *config.File, addr string, log *slog.Logger) rampart.Config 
 	return cfg
 }
 
-// serveAdmin starts the admin listener (metrics.listen), if configured.
-func serveAdmin(f *config.File, srv *rampart.Server, log *slog.Logger, errc chan error) (*http.Server, error) {
+// serveAdmin starts the admin listener (metrics.listen), if configured:
+// over TLS when the console is served on an address other machines reach.
+func serveAdmin(f *config.File, srv *rampart.Server, tlsCfg *tls.Config, log *slog.Logger, errc chan error) (*http.Server, error) {
 	if f.Metrics.Listen == "" {
 		return nil, nil
 	}
@@ -226,8 +227,12 @@ func serveAdmin(f *config.File, srv *rampart.Server, log *slog.Logger, errc chan
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	scheme := "http"
+	if f.AdminTLS() && tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("admin listening", "event", "admin_started", "addr", ln.Addr().String())
+	log.Info("admin listening", "event", "admin_started", "addr", ln.Addr().String(), "scheme", scheme)
 	return hs, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rampart-rt/rampart/broker"
@@ -75,6 +76,8 @@ type hubChan[S Subscriber] struct {
 	// changed only under the shard's write lock, so a fan-out (under the
 	// read lock) may look at it without pmu.
 	pending map[S]*[]broker.Publication
+
+	pubs atomic.Uint64 // publications delivered here, counted for the console's busiest channels
 
 	memb   sync.Mutex // serialises this node's broker Subscribe and Unsubscribe of the channel
 	joined bool       // the broker delivers the channel here; guarded by memb
@@ -267,6 +270,7 @@ func (h *Hub[S]) Deliver(p broker.Publication) {
 	if hc == nil {
 		return
 	}
+	hc.pubs.Add(1)
 	if hc.subs.len() > 0 {
 		b := protocol.EncodePublication(p.Channel, p.Offset, p.Epoch, p.Data, p.User)
 		floors := p.Epoch == hc.epoch
