@@ -12,7 +12,9 @@ import { startConfigServer, startRedis, repoRoot, waitFor } from '../helpers/ser
 import { launch, withPages, foreignServer } from './helpers.mjs';
 
 const KEY = 'console-test-key-0123456789abcdef';
-const images = join(repoRoot, 'docs', 'images');
+// The pages' screenshots: docs/images when RAMPART_DOC_IMAGES is set (to
+// record them for docs/operations.md), else js/test-results.
+const images = process.env.RAMPART_DOC_IMAGES ? join(repoRoot, 'docs', 'images') : join(repoRoot, 'js', 'test-results');
 
 // The users' pages come from a site of their own (allowed by origins),
 // the attacker's from another.
