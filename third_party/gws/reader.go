@@ -2,6 +2,7 @@ package gws
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -62,6 +63,13 @@ func (c *Conn) readControl() error {
 	}
 }
 
+// RSV1 是否可用于当前帧: 已协商压缩, 且为数据消息的首帧
+// Whether RSV1 may be set on the current frame: compression negotiated, and the first frame of a data message
+func (c *Conn) rsv1Allowed() bool {
+	var opcode = c.fh.GetOpcode()
+	return c.pd.Enabled && opcode.isDataFrame() && opcode != OpcodeContinuation
+}
+
 // 读取消息
 // Reads a message
 func (c *Conn) readMessage() error {
@@ -85,7 +93,9 @@ func (c *Conn) readMessage() error {
 	// MUST be 0 unless an extension is negotiated that defines meanings for non-zero values.
 	// If a nonzero value is received and none of the negotiated extensions defines the meaning of such a nonzero value,
 	// the receiving endpoint MUST _Fail the WebSocket Connection_.
-	if !c.pd.Enabled && (c.fh.GetRSV1() || c.fh.GetRSV2() || c.fh.GetRSV3()) {
+	// permessage-deflate (RFC 7692 6.1) gives RSV1 a meaning on the first frame of a data
+	// message only: RSV1 on a control or continuation frame, and RSV2/RSV3 always, fail the connection.
+	if c.fh.GetRSV2() || c.fh.GetRSV3() || (c.fh.GetRSV1() && !c.rsv1Allowed()) {
 		return internal.CloseProtocolError
 	}
 
@@ -186,7 +196,7 @@ func (c *Conn) emitMessage(msg *Message) (err error) {
 	if msg.compressed {
 		msg.Data, err = c.deflater.Decompress(msg.Data, c.dpsWindow.dict)
 		if err != nil {
-			return internal.NewError(internal.CloseInternalErr, err)
+			return inflateError(err)
 		}
 		_, _ = c.dpsWindow.Write(msg.Bytes())
 	}
@@ -197,4 +207,14 @@ func (c *Conn) emitMessage(msg *Message) (err error) {
 		return c.readQueue.Go(msg, c.dispatchMessage)
 	}
 	return c.dispatchMessage(msg)
+}
+
+// 解压失败的关闭码: 超过限制为 1009, 其余(损坏的 deflate 数据)为 1007
+// The close code of a failed inflate: 1009 past the limit, 1007 otherwise (corrupt deflate data,
+// data that is not consistent with the message, as RFC 6455 7.4.1 defines 1007)
+func inflateError(err error) error {
+	if errors.Is(err, internal.CloseMessageTooLarge) {
+		return internal.CloseMessageTooLarge
+	}
+	return internal.NewError(internal.CloseUnsupportedData, err)
 }

@@ -417,9 +417,9 @@ func TestReadMessage_CompressedLimit(t *testing.T) {
 		var bomb = compress(make([]byte, 1<<20))
 		as.Less(len(bomb), 4096)
 		var r = testReadRaw(t, option(), testClientFrame(0xc2, bomb))
-		// gws 以 1011 报告解压失败, 超限也是如此
-		// gws reports an inflate failure, the limit included, as 1011
-		as.Equal(uint16(1011), r.reply.code)
+		// 超过限制: 1009 (补丁 6 之前为 1011)
+		// Past the limit: 1009 (1011 before patch 6)
+		as.Equal(uint16(1009), r.reply.code)
 		as.Empty(r.messages)
 	})
 
@@ -434,7 +434,9 @@ func TestReadMessage_CompressedLimit(t *testing.T) {
 
 	t.Run("corrupt deflate data", func(t *testing.T) {
 		var r = testReadRaw(t, option(), testClientFrame(0xc2, []byte{0xff, 0xff, 0xff, 0xff}))
-		as.Equal(uint16(1011), r.reply.code)
+		// 损坏的数据: 1007 (补丁 6 之前为 1011)
+		// Corrupt data: 1007 (1011 before patch 6)
+		as.Equal(uint16(1007), r.reply.code)
 		as.Empty(r.messages)
 	})
 }
