@@ -24,6 +24,7 @@ type Config struct {
 	Origins            Origins
 	Auth               Auth
 	Limits             Limits
+	Compression        Compression
 	Channels           []policy.Rule
 	RPC                RPC
 	API                API
@@ -81,6 +82,8 @@ type (
 	Cookie = settings.Cookie
 	// Limits bounds what clients can make the server do.
 	Limits = settings.Limits
+	// Compression configures permessage-deflate; off by default.
+	Compression = settings.Compression
 	// RPC forwards rpc commands to the application's backend.
 	RPC = settings.RPC
 	// API configures the server-side HTTP API for the application's backend.
@@ -143,6 +146,7 @@ func (c Config) serverSettings() settings.Settings {
 		Origins:            c.Origins,
 		Auth:               c.Auth,
 		Limits:             c.Limits,
+		Compression:        c.Compression,
 		Channels:           c.Channels,
 		RPC:                c.RPC,
 		API:                c.API,
@@ -159,6 +163,7 @@ func (c *Config) setSettings(s settings.Settings) {
 	c.Channels, c.RPC, c.API, c.MetricsKeys = s.Channels, s.RPC, s.API, s.MetricsKeys
 	c.Hooks = s.Hooks
 	c.Console = s.Console
+	c.Compression = s.Compression
 }
 
 func boolPtr(b bool) *bool { return &b }

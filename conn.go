@@ -17,6 +17,7 @@ import (
 
 	"github.com/rampart-rt/rampart/auth"
 	"github.com/rampart-rt/rampart/hooks"
+	"github.com/rampart-rt/rampart/internal/deflate"
 	"github.com/rampart-rt/rampart/internal/hub"
 	"github.com/rampart-rt/rampart/internal/metrics"
 	"github.com/rampart-rt/rampart/policy"
@@ -89,7 +90,8 @@ const (
 type frame struct {
 	op    gws.Opcode
 	data  []byte
-	code  uint16 // close frames
+	msg   *deflate.Message // a publication shared with other connections (data is msg.Data), or nil
+	code  uint16           // close frames
 	ping  bool
 	close bool
 }
@@ -439,7 +441,7 @@ func (c *conn) write(f *frame) bool {
 	case f.ping:
 		return c.ws.WritePing(nil) == nil
 	default:
-		if c.ws.WriteMessage(f.op, f.data) != nil {
+		if c.writeData(f) != nil {
 			return false
 		}
 		if f.op == gws.OpcodeText {
@@ -650,9 +652,11 @@ func (c *conn) readerPanicked() {
 	}
 }
 
-// Send queues an encoded text frame without blocking (the hub's
+// Send queues an encoded publication without blocking (the hub's
 // Subscriber).
-func (c *conn) Send(b []byte) bool { return c.send(b) }
+func (c *conn) Send(m *deflate.Message) bool {
+	return c.enqueue(frame{op: gws.OpcodeText, data: m.Data, msg: m})
+}
 
 // Close closes the connection with code and reason without blocking (the
 // hub's Subscriber).

@@ -322,7 +322,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
 	} else {
 		r.Header.Del("Sec-WebSocket-Protocol")
 	}
-	r.Header.Del("Sec-WebSocket-Extensions") // compression stays off
+	selectExtensions(r, s.st().cfg.Compression.Enabled) // compression only when configured (compression.go)
 	// checkUpgrade accepted token lists ("Upgrade: h2c, websocket"); gws
 	// wants the bare values and would otherwise refuse after the hijack with
 	// a plain-text 400.

@@ -159,8 +159,9 @@ func (s *Server) setupMetrics() {
 	s.hookMetrics = metrics.NewHooks(reg)
 }
 
-func (s *Server) newUpgrader(l Limits, subprotocols []string) *gws.Upgrader {
+func (s *Server) newUpgrader(l Limits, comp Compression, subprotocols []string) *gws.Upgrader {
 	return gws.NewUpgrader(&events{s: s}, &gws.ServerOption{
+		PermessageDeflate:  deflateOption(comp),
 		ReadMaxPayloadSize: l.MaxMessageBytes,
 		ReadBufferSize:     readBufferSize,
 		WriteBufferSize:    writeBufferSize,

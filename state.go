@@ -55,8 +55,8 @@ func (s *Server) newState(cfg Config, c *settings.Compiled) (*state, error) {
 	if st.verifier, err = auth.New(context.Background(), ac); err != nil {
 		return nil, fmt.Errorf("rampart: auth: %w", err)
 	}
-	st.upgrader = s.newUpgrader(cfg.Limits, []string{protocol.Subprotocol})
-	st.upgraderNoProt = s.newUpgrader(cfg.Limits, nil)
+	st.upgrader = s.newUpgrader(cfg.Limits, cfg.Compression, []string{protocol.Subprotocol})
+	st.upgraderNoProt = s.newUpgrader(cfg.Limits, cfg.Compression, nil)
 	return st, nil
 }
 

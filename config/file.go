@@ -24,19 +24,20 @@ type File struct {
 	// The server's settings, each as settings.Settings has it but auth,
 	// api and hooks, which add the keys naming their secrets.
 
-	Path               string           `yaml:"path"`
-	HandshakeTimeout   time.Duration    `yaml:"handshake_timeout"`
-	RequireSubprotocol *bool            `yaml:"require_subprotocol"`
-	TrustedProxies     []string         `yaml:"trusted_proxies"`
-	Origins            settings.Origins `yaml:"origins"`
-	Auth               Auth             `yaml:"auth"`
-	Limits             settings.Limits  `yaml:"limits"`
-	Channels           []policy.Rule    `yaml:"channels"`
-	RPC                settings.RPC     `yaml:"rpc"`
-	API                API              `yaml:"api"`
-	Hooks              Hooks            `yaml:"hooks"`
-	Console            settings.Console `yaml:"console"`
-	MetricsKeys        []string         `yaml:"-"` // read from metrics.keys_env and metrics.keys_file
+	Path               string               `yaml:"path"`
+	HandshakeTimeout   time.Duration        `yaml:"handshake_timeout"`
+	RequireSubprotocol *bool                `yaml:"require_subprotocol"`
+	TrustedProxies     []string             `yaml:"trusted_proxies"`
+	Origins            settings.Origins     `yaml:"origins"`
+	Auth               Auth                 `yaml:"auth"`
+	Limits             settings.Limits      `yaml:"limits"`
+	Compression        settings.Compression `yaml:"compression"`
+	Channels           []policy.Rule        `yaml:"channels"`
+	RPC                settings.RPC         `yaml:"rpc"`
+	API                API                  `yaml:"api"`
+	Hooks              Hooks                `yaml:"hooks"`
+	Console            settings.Console     `yaml:"console"`
+	MetricsKeys        []string             `yaml:"-"` // read from metrics.keys_env and metrics.keys_file
 
 	compiled *settings.Compiled // the server's settings as Load checked them
 }
@@ -83,6 +84,7 @@ func (f *File) serverSettings() settings.Settings {
 		Origins:            f.Origins,
 		Auth:               f.Auth.Auth,
 		Limits:             f.Limits,
+		Compression:        f.Compression,
 		Channels:           f.Channels,
 		RPC:                f.RPC,
 		API:                f.API.API,

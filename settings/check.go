@@ -136,3 +136,9 @@ func (a *API) check(p *problems) {
 		p.add("api.max_body_bytes", "must be between 1 and 67108864")
 	}
 }
+
+func (c *Compression) check(p *problems) {
+	if c.ThresholdBytes < 0 || c.ThresholdBytes > 16<<20 {
+		p.add("compression.threshold_bytes", "must be between 0 and %d", 16<<20)
+	}
+}

@@ -55,6 +55,7 @@ func compile(s Settings, prev *Compiled) (*Compiled, error) {
 		checkVerifier(set.Auth, &p)
 	}
 	set.Limits.check(&p)
+	set.Compression.check(&p)
 	set.RPC.check(&p)
 	set.API.check(&p)
 	set.Hooks.check(&p)

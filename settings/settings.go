@@ -20,6 +20,7 @@ type Settings struct {
 	Origins            Origins       `yaml:"origins"`
 	Auth               Auth          `yaml:"auth"`
 	Limits             Limits        `yaml:"limits"`
+	Compression        Compression   `yaml:"compression"`
 	Channels           []policy.Rule `yaml:"channels"` // channel rules, first match wins; a channel no rule matches is denied
 	RPC                RPC           `yaml:"rpc"`
 	API                API           `yaml:"api"`
@@ -56,6 +57,7 @@ func (s Settings) withDefaults() Settings {
 	}
 	s.Auth.defaults()
 	s.Limits.defaults()
+	s.Compression.defaults()
 	s.RPC.defaults()
 	s.API.defaults()
 	s.Hooks.defaults()

@@ -102,6 +102,20 @@ func (l *Limits) defaults() {
 	orDefault(&l.JoinLeaveMaxClients, 100)
 }
 
+// Compression configures permessage-deflate (RFC 7692), off by default:
+// a compressed message mixes what an attacker chooses with what it must
+// not learn (docs/security.md), and costs CPU and memory. When on, it is
+// negotiated only without context takeover in either direction: every
+// message is compressed on its own.
+type Compression struct {
+	Enabled        bool `yaml:"enabled"`         // accept permessage-deflate from clients that offer it; default false
+	ThresholdBytes int  `yaml:"threshold_bytes"` // messages shorter than this (bytes) are sent uncompressed; default 512
+}
+
+func (c *Compression) defaults() {
+	orDefault(&c.ThresholdBytes, 512)
+}
+
 // RPC forwards rpc commands to the application's backend.
 type RPC struct {
 	URL              string              `yaml:"url"`                // backend endpoint (http or https); empty: rpc off

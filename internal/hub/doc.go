@@ -1,6 +1,8 @@
 // Package hub keeps which local connections subscribe to which channel and
 // fans each publication the broker delivers out to them: encoded once, the
-// same bytes queued to every subscriber without blocking.
+// same bytes queued to every subscriber without blocking (wrapped in a
+// deflate.Message, so that subscribers that negotiated compression share
+// one compressed form).
 //
 // It knows connections only as Subscribers (send a frame without blocking;
 // close with a code) and imports no WebSocket library. It decides the

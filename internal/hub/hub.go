@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rampart-rt/rampart/broker"
+	"github.com/rampart-rt/rampart/internal/deflate"
 	"github.com/rampart-rt/rampart/protocol"
 )
 
@@ -15,9 +16,11 @@ import (
 // at once: the hub calls them under its locks, once per publication.
 type Subscriber interface {
 	comparable
-	// Send queues an encoded frame for the connection without blocking;
+	// Send queues an encoded message for the connection without blocking;
 	// a connection that cannot take it closes itself (a slow consumer).
-	Send(frame []byte) bool
+	// The same message goes to every subscriber of a publication, so that
+	// its compressed form is made once for all of them.
+	Send(m *deflate.Message) bool
 	// Close closes the connection with a close code and its reason,
 	// without blocking.
 	Close(code uint16, reason string)
@@ -189,7 +192,7 @@ func (h *Hub[S]) Activate(c S, channel string, after uint64, epoch string) {
 	}
 	for _, p := range *buf {
 		if p.Offset > after || p.Epoch != epoch {
-			c.Send(protocol.EncodePublication(p.Channel, p.Offset, p.Epoch, p.Data, p.User))
+			c.Send(deflate.NewMessage(protocol.EncodePublication(p.Channel, p.Offset, p.Epoch, p.Data, p.User)))
 		}
 	}
 	if epoch != hc.epoch { // the channel started a new epoch: the other floors mean nothing now
@@ -272,7 +275,7 @@ func (h *Hub[S]) Deliver(p broker.Publication) {
 	}
 	hc.pubs.Add(1)
 	if hc.subs.len() > 0 {
-		b := protocol.EncodePublication(p.Channel, p.Offset, p.Epoch, p.Data, p.User)
+		b := deflate.NewMessage(protocol.EncodePublication(p.Channel, p.Offset, p.Epoch, p.Data, p.User))
 		floors := p.Epoch == hc.epoch
 		n := 0
 		// A publication at or under a subscriber's floor was counted by

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rampart-rt/rampart/broker"
 	"github.com/rampart-rt/rampart/broker/memory"
+	"github.com/rampart-rt/rampart/internal/deflate"
 	"github.com/rampart-rt/rampart/protocol"
 )
 
@@ -20,10 +21,10 @@ type recorder struct {
 	closed uint16
 }
 
-func (r *recorder) Send(b []byte) bool {
+func (r *recorder) Send(m *deflate.Message) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.frames = append(r.frames, b)
+	r.frames = append(r.frames, m.Data)
 	return true
 }
 

@@ -17,6 +17,7 @@ type Set struct {
 	Publications   *prometheus.CounterVec // source
 	Deliveries     prometheus.Counter
 	JoinLeave      *prometheus.CounterVec // push
+	Compressed     prometheus.Counter
 	Latency        prometheus.Histogram
 	QueueDrops     *prometheus.CounterVec // reason
 	Closes         *prometheus.CounterVec // code
@@ -49,6 +50,10 @@ func New(reg prometheus.Registerer, conns func() float64) *Set {
 		JoinLeave: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rampart_join_leave_pushes_total", Help: "Join, leave and presence_changed pushes queued to subscribers of this node, by push.",
 		}, []string{"push"}),
+		Compressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rampart_publications_compressed_total",
+			Help: "Publications compressed for permessage-deflate: one per publication, however many subscribers receive it compressed.",
+		}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "rampart_delivery_latency_seconds",
 			Help:    "Time from the broker accepting a publication to this node queueing it to its last subscriber.",
@@ -77,7 +82,7 @@ func New(reg prometheus.Registerer, conns func() float64) *Set {
 		}, []string{"where"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Connections, m.Handshakes, m.Commands, m.Publications, m.Deliveries, m.JoinLeave, m.Latency,
+		reg.MustRegister(m.Connections, m.Handshakes, m.Commands, m.Publications, m.Deliveries, m.JoinLeave, m.Compressed, m.Latency,
 			m.QueueDrops, m.Closes, m.RateLimited, m.Violations, m.BrokerErrors, m.LogsSuppressed, m.Panics)
 	}
 	return m
