@@ -72,6 +72,9 @@ type Conn struct {
 	br    *bufio.Reader
 	limit uint64     // largest payload or message read; owned by the reader
 	wmu   sync.Mutex // serialises frame writes
+
+	inflate  bool // ReadMessage inflates compressed messages; owned by the reader
+	inflated int  // messages ReadMessage inflated; owned by the reader
 }
 
 func newConn(nc net.Conn, br *bufio.Reader) *Conn {
@@ -257,6 +260,7 @@ func (c *Conn) ReadMessage(timeout time.Duration) (Opcode, []byte, error) {
 	deadline := time.Now().Add(timeout)
 	var op Opcode
 	var msg []byte
+	var compressed bool
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -277,7 +281,7 @@ func (c *Conn) ReadMessage(timeout time.Duration) (Opcode, []byte, error) {
 		case OpPong:
 			continue
 		case OpText, OpBinary:
-			op, msg = f.Opcode, f.Payload
+			op, msg, compressed = f.Opcode, f.Payload, f.RSV&RSV1 != 0
 		case OpContinuation:
 			if limit := c.readLimit(); uint64(len(msg))+uint64(len(f.Payload)) > limit {
 				return 0, nil, fmt.Errorf("%w: a message of more than %d bytes", ErrTooLarge, limit)
@@ -287,7 +291,7 @@ func (c *Conn) ReadMessage(timeout time.Duration) (Opcode, []byte, error) {
 			return 0, nil, fmt.Errorf("wstest: server sent opcode %#x", byte(f.Opcode))
 		}
 		if !f.NotFinal {
-			return op, msg, nil
+			return c.finishMessage(op, msg, compressed)
 		}
 	}
 }
