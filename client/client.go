@@ -43,6 +43,13 @@ type Config struct {
 	DialTimeout time.Duration
 	// WriteTimeout bounds one network write; default 10s.
 	WriteTimeout time.Duration
+	// Compression offers permessage-deflate (RFC 7692) without context
+	// takeover in either direction; the server accepts it only when its
+	// compression.enabled is set. Default false: compression mixes what
+	// others choose with what they must not learn in one message, and costs
+	// CPU on both ends (the server's docs/security.md). Messages the server
+	// sends compressed are inflated within the same size limit as others.
+	Compression bool
 	// OnState, when set, is told every change of state. Calls never
 	// overlap and StateClosed is the last; it must not block, nor call
 	// Close.

@@ -124,6 +124,9 @@ func (c *Client) upgrade(ctx context.Context, conn net.Conn, tok string, s *sess
 		Addr:             c.cfg.URL,
 		RequestHeader:    h,
 		HandshakeTimeout: timeout,
+		// Without context takeover (the zero values), as the server
+		// requires; gws compresses a message from 512 bytes on.
+		PermessageDeflate: gws.PermessageDeflate{Enabled: c.cfg.Compression},
 	}, conn)
 	if !stop() {
 		err = errors.Join(ctx.Err(), err)
