@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,11 +45,21 @@ const fanoutSubscribers = 1000
 // ns/delivery and allocs/delivery divide by the deliveries; the readers
 // allocate nothing, so the allocations are the server's.
 func BenchmarkFanout(b *testing.B) {
-	ts := startBenchServer(b)
+	data := []byte(`{"text":"` + strings.Repeat("x", 100-len(`{"text":""}`)) + `"}`)
+	runFanout(b, benchConfig(), false, data)
+}
+
+// runFanout publishes data to fanoutSubscribers connections of a server
+// running cfg, each offering permessage-deflate when deflate is set, and
+// reports per delivery the time, the server's allocations and the bytes
+// the subscribers read.
+func runFanout(b *testing.B, cfg Config, deflate bool, data []byte) {
+	ts := startBenchServerWith(b, cfg)
 	const channel = "chat:bench"
 	var (
 		delivered atomic.Int64
 		target    atomic.Int64
+		wire      atomic.Int64
 		done      = make(chan struct{}, 1)
 		readers   sync.WaitGroup
 	)
@@ -58,19 +69,24 @@ func BenchmarkFanout(b *testing.B) {
 		}
 	}
 	tok := benchToken(b)
+	req := ts.request(tok)
+	if deflate {
+		req.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")
+	}
 	for range fanoutSubscribers {
-		ws := subscribeRaw(b, ts, tok, channel)
+		ws := subscribeRaw(b, ts, req, channel)
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			drainFrames(ws.NetConn(), onFrame)
+			drainFrames(countingConn{ws.NetConn(), &wire}, onFrame)
 		}()
 	}
 	b.Cleanup(readers.Wait) // registered before the connections' Close: runs after it
-	data := []byte(`{"text":"` + strings.Repeat("x", 100-len(`{"text":""}`)) + `"}`)
 	ctx := context.Background()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	wire.Store(0)
+	cpu0 := processCPU()
 	start := time.Now()
 	rounds := 0
 	for b.Loop() {
@@ -86,11 +102,34 @@ func BenchmarkFanout(b *testing.B) {
 		}
 	}
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	runtime.ReadMemStats(&ms1)
 	deliveries := float64(rounds * fanoutSubscribers)
 	b.ReportMetric(float64(elapsed.Nanoseconds())/deliveries, "ns/delivery")
+	b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/deliveries, "B/delivery")
+	b.ReportMetric(float64(wire.Load())/deliveries, "wire-B/delivery")
+}
+
+// processCPU is the CPU time (user and system) the process has used: the
+// server's and, in a benchmark, its clients'.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// countingConn counts the bytes read through it.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // BenchmarkParseCommand parses a typical publish frame.
@@ -137,7 +176,13 @@ func BenchmarkHandshake(b *testing.B) {
 // server down, then closes the listener.
 func startBenchServer(b *testing.B) *testServer {
 	b.Helper()
-	s, err := New(benchConfig())
+	return startBenchServerWith(b, benchConfig())
+}
+
+// startBenchServerWith serves cfg like startBenchServer.
+func startBenchServerWith(b *testing.B, cfg Config) *testServer {
+	b.Helper()
+	s, err := New(cfg)
 	if err != nil {
 		b.Fatalf("New: %v", err)
 	}
@@ -164,9 +209,9 @@ func benchToken(b *testing.B) string {
 
 // subscribeRaw connects, reads the welcome, subscribes to channel and reads
 // the reply; after that nothing is buffered, so the socket can be read raw.
-func subscribeRaw(b *testing.B, ts *testServer, tok, channel string) *wstest.Conn {
+func subscribeRaw(b *testing.B, ts *testServer, req *wstest.Request, channel string) *wstest.Conn {
 	b.Helper()
-	ws, _, err := wstest.Dial(context.Background(), ts.addr, ts.request(tok), wstest.Options{})
+	ws, _, err := wstest.Dial(context.Background(), ts.addr, req, wstest.Options{})
 	if err != nil {
 		b.Fatalf("dial: %v", err)
 	}
