@@ -292,3 +292,30 @@ func TestDeflateBombCloses1009WithoutGrowingMemory(t *testing.T) {
 		})
 	}
 }
+
+// A reload switches compression for new connections; open ones keep what
+// they negotiated.
+func TestCompressionReload(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	old := srv.dial(t, token(t, "alice"))
+	old.subscribe("chat:reload")
+	cfg := baseConfig()
+	cfg.Compression.Enabled = true
+	if err := srv.s.Reload(cfg); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	fresh := srv.dialDeflate(t, token(t, "bob"))
+	fresh.subscribe("chat:reload")
+	old.ws.SetInflate(true) // counts what would arrive compressed
+	big := bigJSON(2048)
+	fresh.publish("chat:reload", big)
+	for _, c := range []*client{old, fresh} {
+		if p := c.nextPush(); string(p.Data) != big {
+			t.Fatalf("publication %.80s", p.raw)
+		}
+	}
+	if old.ws.Inflated() != 0 || fresh.ws.Inflated() != 1 {
+		t.Fatalf("compressed messages: %d on the connection opened before the reload (want 0), %d after (want 1)", old.ws.Inflated(), fresh.ws.Inflated())
+	}
+}

@@ -139,6 +139,6 @@ func (a *API) check(p *problems) {
 
 func (c *Compression) check(p *problems) {
 	if c.ThresholdBytes < 0 || c.ThresholdBytes > 16<<20 {
-		p.add("compression.threshold_bytes", "must be between 0 and %d", 16<<20)
+		p.add("compression.threshold_bytes", "must be between 0 and %d, not %d", 16<<20, c.ThresholdBytes)
 	}
 }

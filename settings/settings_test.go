@@ -64,6 +64,7 @@ func TestCompileReportsEveryProblem(t *testing.T) {
 		Origins:        Origins{Allow: []string{"ftp://x"}},
 		Auth:           Auth{Algorithms: []string{"none"}, HMACSecret: []byte("short")},
 		Limits:         Limits{MaxMessageBytes: 10},
+		Compression:    Compression{ThresholdBytes: -1},
 		Channels: []policy.Rule{
 			{Pattern: "a/b"},
 			{Pattern: "news:*", Schema: filepath.Join(t.TempDir(), "absent.json")},
@@ -73,7 +74,7 @@ func TestCompileReportsEveryProblem(t *testing.T) {
 		MetricsKeys: []string{"short"},
 	})
 	want := []string{"path", "origins.allow", "trusted_proxies", "auth.algorithms", "auth.hmac_secret_env",
-		"limits.max_message_bytes", "rpc.url", "api.keys_env", "metrics.keys_env", "channels[1].schema", "channels[0]"}
+		"limits.max_message_bytes", "compression.threshold_bytes", "rpc.url", "api.keys_env", "metrics.keys_env", "channels[1].schema", "channels[0]"}
 	if got := paths(err); !slices.Equal(got, want) {
 		t.Fatalf("problems at\n\t%v\nwant\n\t%v\nin\n%v", got, want, err)
 	}
