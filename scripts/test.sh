@@ -85,6 +85,7 @@ for target in \
 	.:FuzzWire \
 	.:FuzzAPI \
 	.:FuzzConsole \
+	.:FuzzExtensionOffer \
 	./internal/clientip:FuzzClientIP \
 	./internal/audit:FuzzServerAnswer; do
 	pkg=${target%%:*} name=${target##*:}
