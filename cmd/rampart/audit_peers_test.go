@@ -311,6 +311,16 @@ func TestAuditRampartBinary(t *testing.T) {
 			t.Errorf("exit %d, want 1 (the idle connection)", code)
 		}
 	})
+	t.Run("compression", func(t *testing.T) {
+		t.Parallel()
+		// Compression on: the bomb is sent, and refused with 1009.
+		addr := startRampart(t, bin, rampartBase+"compression:\n  enabled: true\n")
+		_, by := auditJSON(t, append([]string{"ws://" + addr + "/ws", "--token", mint(t, time.Hour), "--origin", peerOrigin, "--profile", "rampart"}, budgets...)...)
+		expect(t, by, map[string]string{"compression-bomb": "PASS"}, false)
+		if d := by["compression-bomb"].Detail; !strings.Contains(d, "1009") {
+			t.Errorf("compression-bomb: %q, want the bomb refused with 1009", d)
+		}
+	})
 	t.Run("escape-hatches", func(t *testing.T) {
 		t.Parallel()
 		addr := startRampart(t, bin, rampartLax)
