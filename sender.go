@@ -96,6 +96,9 @@ func (s *sender) run() {
 		case <-s.wake:
 		case <-s.stop:
 		}
+		// A fan-out pushes its subscribers one by one while this runs on
+		// the other processor: letting it run first fills the submission.
+		runtime.Gosched()
 		for s.take() {
 			s.write()
 		}
