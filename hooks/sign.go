@@ -72,11 +72,28 @@ func VerifySignature(header string, body, key []byte, now time.Time) error {
 	}
 	want := mac(key, ts, body)
 	for _, s := range sigs {
+		if !lowerHex(s) {
+			continue // only the form Sign writes: one header, one meaning
+		}
 		if got, err := hex.DecodeString(s); err == nil && hmac.Equal(got, want) {
 			return nil
 		}
 	}
 	return ErrBadSignature
+}
+
+// lowerHex reports whether s is 64 lowercase hexadecimal digits, as Sign
+// writes an HMAC-SHA256.
+func lowerHex(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseHeader splits "t=...,v1=...[,v1=...]" (at most 8 parts).

@@ -41,6 +41,7 @@ func TestMiddleware(t *testing.T) {
 		{"wrong key", body, hooks.Sign([]byte("another-key-of-at-least-32-bytes-long!!"), body, now), 401},
 		{"no signature", body, "", 401},
 		{"garbage", body, "t=x,v1=zz", 401},
+		{"the signature in capitals", body, capitalHex(hooks.Sign(key, body, now)), 401},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -109,6 +110,13 @@ func TestGoldenSignature(t *testing.T) {
 	if err := hooks.VerifySignature(g.Header, []byte(g.Body), []byte(g.Key), time.Unix(g.Time, 0)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// capitalHex writes a header's v1 value in capitals: the same bytes, not
+// the form Sign writes.
+func capitalHex(header string) string {
+	i := strings.Index(header, "v1=") + len("v1=")
+	return header[:i] + strings.ToUpper(header[i:])
 }
 
 // FuzzVerifySignature: no header and body a sender without the key makes

@@ -28,6 +28,8 @@ describe('verifyHookRequest on the golden request', () => {
     await refused(verifyHookRequest(golden.header, golden.body, golden.key, { now: golden.time + 301 }), 'expired');
     await refused(verifyHookRequest(golden.header, golden.body, golden.key, { now: golden.time - 301 }), 'expired');
     await refused(verifyHookRequest(golden.header, golden.body, golden.key + 'x', { now: golden.time }), 'bad_signature');
+    // Only the form the server writes: the same signature in capitals is refused.
+    await refused(verifyHookRequest(golden.header.replace(/v1=([0-9a-f]+)/, (_, h) => 'v1=' + h.toUpperCase()), golden.body, golden.key, { now: golden.time }), 'bad_signature');
     await refused(verifyHookRequest(undefined, golden.body, golden.key, { now: golden.time }), 'no_signature');
     await refused(verifyHookRequest('t=abc,v1=00', golden.body, golden.key, { now: golden.time }), 'no_signature');
   });
