@@ -129,7 +129,10 @@ func (s *sender) take() bool {
 }
 
 // write gathers each connection's frames, sends them all in one
-// submission and settles each connection by its result.
+// submission and settles each connection by its result. A panic past the
+// gathering (none is known; gather contains its own) is logged and fails
+// the connections not yet settled, which releases their locks; the sender
+// goes on.
 func (s *sender) write() {
 	s.fds, s.bufs = s.fds[:0], s.bufs[:0]
 	ready := s.batch[:0]
@@ -142,17 +145,33 @@ func (s *sender) write() {
 		}
 	}
 	s.batch = ready
-	if cap(s.res) < len(ready) {
+	if len(s.res) < len(ready) {
 		s.res = make([]int32, s.ring.Size())
 	}
+	settled, settling := 0, -1
+	defer func() {
+		if v := recover(); v != nil {
+			s.panicked(v)
+			for j := settled; j < len(ready); j++ {
+				if j == settling {
+					ready[j].failWriter() // its lock is already released
+				} else {
+					ready[j].settle(-int(syscall.EIO))
+				}
+				s.reg.work.Done()
+			}
+		}
+		clear(s.batch)
+		clear(s.bufs)
+	}()
 	s.submit(0)
 	s.sends.Add(uint64(len(ready)))
 	for i, c := range ready {
+		settling = i
 		c.settle(int(s.res[i]))
-		s.bufs[i] = nil
+		settled, settling = i+1, -1
 		s.reg.work.Done()
 	}
-	clear(s.batch)
 }
 
 // submit holds each connection's descriptor open (a descriptor closed and

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxzan/gws"
 	"github.com/rampart-rt/rampart/internal/wstest"
 )
 
@@ -162,4 +163,39 @@ func churn(ctx context.Context, srv *testServer, w int, tok string) error {
 		_ = ws.Close()
 	}
 	return nil
+}
+
+// A panic in a sender after it gathered (a broken ring here: nil) is
+// logged, fails the connections of that submission alone, releases their
+// locks and counts their work done: the process, the other connections and
+// Shutdown (in Cleanup, which would wait for ever otherwise) go on.
+func TestPanicInASenderFailsOnlyItsSubmission(t *testing.T) {
+	srv := startServer(t, nil)
+	victim := srv.dial(t, token(t, "victim"))
+	var c *conn
+	for _, x := range srv.s.reg.snapshot() {
+		if x.id == victim.welcome.Client {
+			c = x
+		}
+	}
+	if c == nil {
+		t.Fatal("the victim's connection is not listed")
+	}
+	var got any
+	sd := &sender{reg: srv.s.reg, res: make([]int32, 4), panicked: func(v any) { got = v }}
+	c.mu.Lock()
+	c.queue = append(c.queue, frame{op: gws.OpcodeText, data: []byte(`{"push":"x"}`)})
+	c.writing = true
+	c.mu.Unlock()
+	srv.s.reg.work.Add(1)
+	sd.batch = []*conn{c}
+	sd.write() // ring nil: Send panics
+	if got == nil {
+		t.Fatal("the sender's panic was not contained and reported")
+	}
+	if !victim.ws.WaitEOF(5 * time.Second) {
+		t.Fatal("the connection of the failed submission is still open")
+	}
+	other := srv.dial(t, token(t, "other"))
+	other.ok("ping", "")
 }
