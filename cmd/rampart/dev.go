@@ -74,20 +74,10 @@ func newDevMode(flags []config.Flag, stateDir string) (*devMode, *config.File, e
 	return d, f, nil
 }
 
-// devRefreshWindow is how long before a dev token's expiry the server
-// asks for a new one.
-const devRefreshWindow = 2 * time.Second
-
 // configure sets the dev rules: the demo's own origin, a chat with history
 // and presence, and personal channels.
 func (d *devMode) configure(cfg *rampart.Config, addr string) {
 	cfg.Auth.HMACSecret = d.secret
-	// The demo's short tokens (?ttl=3) are renewed once each, near their
-	// end: with the default window (60s, longer than such a token lives)
-	// the server would ask at once for every new token, tokens minted in
-	// the same second would share their exp, and the second of them would
-	// never be asked for again, so it would expire (4001).
-	cfg.Auth.RefreshWindow = devRefreshWindow
 	cfg.Origins.Allow = []string{"http://" + addr, "http://localhost:" + port(addr)}
 	cfg.Origins.AllowMissing = true
 	cfg.Pages = web.Handler()
