@@ -38,28 +38,6 @@ type registry struct {
 	next    atomic.Uint32 // the sender the next connection gets
 }
 
-// writerBlocked reports whether the connection with the client id has a
-// writer that has not finished: frames queued or being written. For tests.
-func (r *registry) writerBlocked(client string) bool {
-	for _, c := range r.snapshot() {
-		if c.id == client {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			return c.writing && c.state == stateOpen
-		}
-	}
-	return false
-}
-
-// sends counts the bursts the senders have sent.
-func (r *registry) sends() uint64 {
-	var n uint64
-	for _, s := range r.senders {
-		n += s.sends.Load()
-	}
-	return n
-}
-
 // pickSender spreads connections over the senders.
 func (r *registry) pickSender() *sender {
 	if len(r.senders) == 0 {
