@@ -2,9 +2,10 @@ package main
 
 import (
 	"os"
-	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/rampart-rt/rampart/internal/gctune"
 )
 
 // A server holding many idle connections spends most of its memory on two
@@ -15,12 +16,16 @@ import (
 // settings that keep an idle connection small, unless the operator set
 // them (see docs/performance.md for the measurements):
 //
-//   - GOGC=40: the heap grows by 40%, not by 100%, before a collection;
+//   - GOGC=40: the heap grows by 40%, not by 100%, before a collection,
+//     but always by at least 16 MiB (internal/gctune): with few
+//     connections the live heap is small, and a burst of handshakes would
+//     otherwise run a collection every few milliseconds;
 //   - GODEBUG=adaptivestackstart=0: goroutines start at 2 KiB. This setting
 //     is read only when the process starts, so the binary re-executes
 //     itself once with it added to the environment.
 const (
 	defaultGOGC       = 40
+	defaultHeadroom   = 16 << 20
 	stackStartSetting = "adaptivestackstart=0"
 )
 
@@ -30,7 +35,7 @@ func tuneRuntime(args []string) {
 		return
 	}
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGOGC)
+		gctune.Start(defaultGOGC, defaultHeadroom)
 	}
 	godebug := os.Getenv("GODEBUG")
 	if strings.Contains(godebug, "adaptivestackstart=") {

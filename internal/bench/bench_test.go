@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -376,5 +377,32 @@ func TestShareSplitsTheLoad(t *testing.T) {
 	}
 	if conns != 10 {
 		t.Errorf("idle shares sum to %d connections", conns)
+	}
+}
+
+// The floor server answers the handshake loops like a server would: every
+// loop gets its welcome, the accept key checks out (the client verifies
+// it), and nothing is left open.
+func TestHandshakeLoopsAgainstTheFloor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- ServeFloor(ln) }()
+	o := testOptions(t, "ws://"+ln.Addr().String()+"/ws", ModeHandshake)
+	o.Duration = 5 * time.Second
+	r, _ := runReport(t, context.Background(), o)
+	if h := r.Handshake; h == nil || h.Handshakes != 40 || h.Errors != 0 || h.FirstError != "" {
+		t.Fatalf("handshake result against the floor: %+v", h)
+	}
+	ln.Close()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("ServeFloor: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ServeFloor did not return after its listener closed")
 	}
 }
