@@ -348,19 +348,29 @@ func equalSecret(a, b string) bool {
 
 // upgradeKeepingBytes hijacks the connection and upgrades it, keeping any
 // bytes the client sent right after its request (gws's own hijack would
-// drop what net/http had already buffered).
+// drop what net/http had already buffered). A TCP connection is read
+// through an idleReader (idleread.go), a TLS one through a bufio.Reader of
+// readBufferSize.
 func upgradeKeepingBytes(up *gws.Upgrader, w http.ResponseWriter, r *http.Request) (*gws.Conn, error) {
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, err
 	}
-	var src io.Reader = netConn
+	var early []byte
 	if n := brw.Reader.Buffered(); n > 0 {
-		early, _ := brw.Reader.Peek(n)
-		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), netConn)
+		early, _ = brw.Reader.Peek(n)
 	}
+	bc := newBatchConn(netConn)
 	// The batch starts gathering: the 101 response goes out with the
 	// welcome, in the writer's first write (or with the error answer and
 	// the close, when the upgrade fails), one system call instead of two.
-	return up.UpgradeFromConn(newBatchConn(netConn), bufio.NewReaderSize(src, readBufferSize), r)
+	if bc.raw != nil {
+		// A TCP socket: no read buffer held while the connection is idle.
+		return up.UpgradeFromConn(bc, newIdleBufio(bc.raw, early), r)
+	}
+	var src io.Reader = netConn
+	if len(early) > 0 {
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), netConn)
+	}
+	return up.UpgradeFromConn(bc, bufio.NewReaderSize(src, readBufferSize), r)
 }

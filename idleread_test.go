@@ -1,0 +1,212 @@
+package rampart
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rawPair is a connected pair of loopback TCP sockets: the server side's
+// RawConn, and the client side.
+func rawPair(t *testing.T) (*net.TCPConn, syscall.RawConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	tc := c.(*net.TCPConn)
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tc, raw, client
+}
+
+func drained(t *testing.T, br interface{ Buffered() int }, ir *idleReader) {
+	t.Helper()
+	if br.Buffered() != 0 || ir.buf != nil {
+		t.Fatalf("buffered after the bytes were taken: bufio %d, borrowed buffer held %t", br.Buffered(), ir.buf != nil)
+	}
+}
+
+// Bytes come out in order, whatever the sizes of the reads; between
+// messages no buffer is held; the early bytes come first.
+func TestIdleReaderReadsInOrderAndHoldsNothingWhenDrained(t *testing.T) {
+	_, raw, client := rawPair(t)
+	ir := newIdleReader(raw, []byte("early:"))
+	br := bufio.NewReaderSize(ir, idleBufioSize)
+	if ir.buf == nil {
+		t.Fatal("the early bytes are not held")
+	}
+	want := []byte("early:")
+	for i, size := range []int{1, 2, 15, 16, 17, 100, idleReadSize - 1, idleReadSize, idleReadSize + 1, 5000, 70000} {
+		msg := bytes.Repeat([]byte{byte('a' + i)}, size)
+		want = append(want, msg...)
+		if _, err := client.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(br, got); err != nil {
+			t.Fatalf("message %d (%d bytes): %v", i, size, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("message %d (%d bytes): bytes out of order", i, size)
+		}
+		want = want[:0]
+		drained(t, br, ir)
+	}
+	// Reads of two bytes at a time, as gws reads frame headers.
+	if _, err := client.Write([]byte("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for len(got) < 10 {
+		two := make([]byte, 2)
+		if _, err := io.ReadFull(br, two); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, two...)
+	}
+	if string(got) != "0123456789" {
+		t.Fatalf("read two at a time: %q", got)
+	}
+	drained(t, br, ir)
+}
+
+// The peer's close is io.EOF; a reset is an error; a read deadline and a
+// Close from another goroutine end a waiting read.
+func TestIdleReaderEnds(t *testing.T) {
+	t.Run("eof", func(t *testing.T) {
+		_, raw, client := rawPair(t)
+		br := newIdleBufio(raw, nil)
+		client.Close()
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("after the peer closed: %v, want io.EOF", err)
+		}
+	})
+	t.Run("reset", func(t *testing.T) {
+		_, raw, client := rawPair(t)
+		br := newIdleBufio(raw, nil)
+		_ = client.(*net.TCPConn).SetLinger(0)
+		client.Close()
+		_, err := br.ReadByte()
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("after a reset: %v, want ECONNRESET", err)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		c, raw, _ := rawPair(t)
+		br := newIdleBufio(raw, nil)
+		_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := br.ReadByte(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("past the read deadline: %v", err)
+		}
+	})
+	t.Run("close", func(t *testing.T) {
+		c, raw, _ := rawPair(t)
+		br := newIdleBufio(raw, nil)
+		done := make(chan error, 1)
+		go func() { _, err := br.ReadByte(); done <- err }()
+		// The read waits in the poller; Close wakes it whether it is
+		// already waiting or not.
+		c.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("after Close: %v, want net.ErrClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a read waiting for data did not end when the socket closed")
+		}
+	})
+}
+
+// A read that waits for the socket holds no buffer meanwhile: 500
+// readers waiting at once made far fewer buffers than readers (their
+// first attempts take one in turn and give it back; under -race the pool
+// drops a quarter of what it is given); each then reads its byte.
+func TestIdleReadersWaitWithoutBuffers(t *testing.T) {
+	const readers = 500
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	made := idleReadBuffers.Load()
+	clients := make([]net.Conn, readers)
+	got := make(chan error, readers)
+	for i := range clients {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients[i] = c
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		raw, err := s.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := newIdleBufio(raw, nil)
+		go func() {
+			b, err := br.ReadByte()
+			if err == nil && b != 'x' {
+				err = errors.New("read a wrong byte")
+			}
+			got <- err
+		}()
+	}
+	waitIOWait(t, readers)
+	if n := idleReadBuffers.Load() - made; n > readers/2 {
+		t.Errorf("%d readers waiting made %d read buffers: they hold them while they wait", readers, n)
+	}
+	for _, c := range clients {
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range readers {
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitIOWait waits until n goroutines wait in the network poller.
+func waitIOWait(t *testing.T, n int) {
+	t.Helper()
+	buf := make([]byte, 1<<22)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all := buf[:runtime.Stack(buf, true)]
+		if bytes.Count(all, []byte("[IO wait")) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines wait in the poller, want %d", bytes.Count(all, []byte("[IO wait")), n)
+		}
+		runtime.Gosched()
+	}
+}
