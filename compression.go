@@ -43,12 +43,12 @@ func deflaterPool() int { return min(max(runtime.GOMAXPROCS(0), 2), 8) }
 // the client offers permessage-deflate with parameters the server can
 // honour; any other extension is ignored (declined).
 func selectExtensions(r *http.Request, allowed bool) {
-	offers := r.Header.Values("Sec-WebSocket-Extensions")
-	r.Header.Del("Sec-WebSocket-Extensions")
+	offers := r.Header.Values(hdrWSExtensions)
+	r.Header.Del(hdrWSExtensions)
 	if allowed && acceptsDeflate(strings.Join(offers, ",")) {
 		// gws answers with server_no_context_takeover and
 		// client_no_context_takeover, as its option says.
-		r.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate")
+		r.Header.Set(hdrWSExtensions, "permessage-deflate")
 	}
 }
 

@@ -115,7 +115,7 @@ func (h consoleHooks) ServeSocket(w http.ResponseWriter, r *http.Request, id con
 	if !s.checkProtocol(w, r) {
 		return
 	}
-	if hs.offered, _ = subprotocols(r.Header.Values("Sec-WebSocket-Protocol")); !hs.offered {
+	if hs.offered, _ = subprotocols(r.Header.Values(hdrWSProtocol)); !hs.offered {
 		s.reject(w, r, http.StatusBadRequest, "subprotocol_required", "client did not offer "+protocol.Subprotocol)
 		return
 	}

@@ -18,6 +18,16 @@ import (
 	"github.com/rampart-rt/rampart/protocol"
 )
 
+// The WebSocket request headers in http.Header's canonical form
+// ("Websocket", not "WebSocket"): its methods canonicalize any other
+// spelling again on every call, with an allocation each.
+const (
+	hdrWSKey        = "Sec-Websocket-Key"
+	hdrWSVersion    = "Sec-Websocket-Version"
+	hdrWSProtocol   = "Sec-Websocket-Protocol"
+	hdrWSExtensions = "Sec-Websocket-Extensions"
+)
+
 // handshake is what the checks learned about one upgrade request, and the
 // counts it holds: released when a later check fails, handed to the
 // connection when the upgrade succeeds.
@@ -65,7 +75,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !s.checkProtocol(w, r) || !s.checkCapacity(w, r, h) || !s.checkOrigin(w, r) {
 		return
 	}
-	offered, carried := subprotocols(r.Header.Values("Sec-WebSocket-Protocol"))
+	offered, carried := subprotocols(r.Header.Values(hdrWSProtocol))
 	h.offered = offered
 	if !offered && *s.st().cfg.RequireSubprotocol {
 		s.reject(w, r, http.StatusBadRequest, "subprotocol_required", "client did not offer "+protocol.Subprotocol)
@@ -83,8 +93,8 @@ func (s *Server) checkProtocol(w http.ResponseWriter, r *http.Request) bool {
 		s.reject(w, r, http.StatusBadRequest, "bad_handshake", reason)
 		return false
 	}
-	if r.Header.Get("Sec-WebSocket-Version") != "13" {
-		w.Header().Set("Sec-WebSocket-Version", "13")
+	if r.Header.Get(hdrWSVersion) != "13" {
+		w.Header().Set(hdrWSVersion, "13")
 		s.reject(w, r, http.StatusUpgradeRequired, "unsupported_version", "websocket version is not 13")
 		return false
 	}
@@ -187,7 +197,7 @@ func checkUpgrade(r *http.Request) string {
 	if !headerHasToken(r.Header, "Connection", "upgrade") {
 		return "no Connection: upgrade"
 	}
-	keys := r.Header.Values("Sec-WebSocket-Key")
+	keys := r.Header.Values(hdrWSKey)
 	if len(keys) != 1 {
 		return "need exactly one Sec-WebSocket-Key"
 	}
@@ -318,9 +328,9 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, h *handshake) {
 	up := s.st().upgraderNoProt
 	if h.offered {
 		up = s.st().upgrader
-		r.Header.Set("Sec-WebSocket-Protocol", protocol.Subprotocol) // select only rampart.v1, never the carrier
+		r.Header.Set(hdrWSProtocol, protocol.Subprotocol) // select only rampart.v1, never the carrier
 	} else {
-		r.Header.Del("Sec-WebSocket-Protocol")
+		r.Header.Del(hdrWSProtocol)
 	}
 	selectExtensions(r, s.st().cfg.Compression.Enabled) // compression only when configured (compression.go)
 	// checkUpgrade accepted token lists ("Upgrade: h2c, websocket"); gws

@@ -23,6 +23,8 @@
 #   RATE=10 FANOUT_DURATION=30s                       row 4
 #   LOOPS=64 HANDSHAKES=200000 HANDSHAKE_DURATION=20s HANDSHAKE_PROCS=2   row 5
 #   RUN_MINUTES=30         the most one bench run may take
+#   FLOOR=1                row 5 also measures scripts/handshake-floor (label
+#                          "floor"): the least a Go server can do per handshake
 # Every bench run has its own --timeout and is also cut by `timeout`;
 # every process started here is stopped on exit. Exit 1 if a run failed.
 set -euo pipefail
@@ -41,6 +43,7 @@ RATE=${RATE:-10} FANOUT_DURATION=${FANOUT_DURATION:-30s}
 LOOPS=${LOOPS:-64} HANDSHAKES=${HANDSHAKES:-200000} HANDSHAKE_DURATION=${HANDSHAKE_DURATION:-20s} HANDSHAKE_PROCS=${HANDSHAKE_PROCS:-2}
 RUN_MINUTES=${RUN_MINUTES:-30}
 BENCH=${BENCH:-}
+FLOOR=${FLOOR:-0}
 
 WORK=$(mktemp -d)
 SERVER= BENCH_PID=
@@ -65,11 +68,18 @@ wait_for() {
 }
 healthy() { curl -sf "http://127.0.0.1:$PORT/healthz" -o /dev/null; }
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+port_open() { ! port_free; }
 
 # start_server BIN: a fresh server on PORT, settled (for the idle row's
-# memory baseline); its pid in SERVER.
+# memory baseline); its pid in SERVER. BIN "floor": the floor server.
 start_server() {
 	wait_for 30 port_free || { log "port $PORT still in use"; return 1; }
+	if [ "$1" = floor ]; then
+		"$WORK/handshake-floor" -listen "127.0.0.1:$PORT" 2>>"$SERVER_LOG" &
+		SERVER=$!
+		wait_for 30 port_open || { log "the floor server did not start"; stop_server; return 1; }
+		return 0
+	fi
 	"$1" serve --config "$WORK/bench.yaml" 2>>"$SERVER_LOG" &
 	SERVER=$!
 	if ! wait_for 30 healthy; then
@@ -135,6 +145,9 @@ if [ -z "$BENCH" ]; then
 	BENCH=$WORK/rampart
 	go build -o "$BENCH" ./cmd/rampart
 fi
+if [ "$FLOOR" = 1 ]; then
+	go build -o "$WORK/handshake-floor" ./scripts/handshake-floor
+fi
 labels=() bins=()
 if [ $# -eq 0 ]; then set -- "current=$BENCH"; fi
 for arg in "$@"; do
@@ -174,6 +187,9 @@ for ((run = 1; run <= RUNS; run++)); do
 		for i in $order; do
 			measure "${labels[$i]}" "${bins[$i]}" "$row" || failed=$((failed + 1))
 		done
+		if [ "$row" = handshake ] && [ "$FLOOR" = 1 ]; then
+			measure floor floor handshake || failed=$((failed + 1))
+		fi
 	done
 done
 
