@@ -2,8 +2,10 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -30,10 +32,52 @@ type Claims struct {
 
 // tokenClaims is the JSON shape of a token's payload. A claim of the wrong
 // type (roles not an array of strings, sub not a string) fails decoding.
+// The dates are json.Number, decoded in place: jwt.NumericDate would run a
+// decoder of its own for each of them (three more json.Unmarshal calls
+// and their allocations per token, and a deeper stack). They accept what
+// NumericDate accepts: a number, or a string holding one.
 type tokenClaims struct {
-	jwt.RegisteredClaims
-	Roles []string `json:"roles"`
-	CSRF  string   `json:"csrf"`
+	Issuer    string           `json:"iss,omitempty"`
+	Subject   string           `json:"sub,omitempty"`
+	Audience  jwt.ClaimStrings `json:"aud,omitempty"`
+	ExpiresAt json.Number      `json:"exp,omitempty"`
+	NotBefore json.Number      `json:"nbf,omitempty"`
+	IssuedAt  json.Number      `json:"iat,omitempty"`
+	ID        string           `json:"jti,omitempty"`
+	Roles     []string         `json:"roles"`
+	CSRF      string           `json:"csrf"`
+}
+
+func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return numericDate(c.ExpiresAt)
+}
+func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error) { return numericDate(c.NotBefore) }
+func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return numericDate(c.IssuedAt) }
+func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error)  { return c.Audience, nil }
+func (c *tokenClaims) GetIssuer() (string, error)              { return c.Issuer, nil }
+func (c *tokenClaims) GetSubject() (string, error)             { return c.Subject, nil }
+
+// numericDate reads a date claim as jwt.NumericDate does: seconds since
+// the epoch, fractions kept to jwt.TimePrecision; nil when absent.
+func numericDate(n json.Number) (*jwt.NumericDate, error) {
+	if n == "" {
+		return nil, nil
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return nil, fmt.Errorf("%w: a date is out of range", jwt.ErrTokenMalformed)
+	}
+	sec, frac := math.Modf(f)
+	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil
+}
+
+// dateOf is a date claim as a time, zero when absent or unreadable.
+func dateOf(n json.Number) time.Time {
+	d, _ := numericDate(n)
+	if d == nil {
+		return time.Time{}
+	}
+	return d.Time
 }
 
 // Verifier checks tokens. It is safe for concurrent use.
@@ -133,12 +177,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		CSRF:    tc.CSRF,
 		Issuer:  tc.Issuer,
 	}
-	if tc.ExpiresAt != nil {
-		c.ExpiresAt = tc.ExpiresAt.Time
-	}
-	if tc.IssuedAt != nil {
-		c.IssuedAt = tc.IssuedAt.Time
-	}
+	c.ExpiresAt = dateOf(tc.ExpiresAt)
+	c.IssuedAt = dateOf(tc.IssuedAt)
 	return c, nil
 }
 

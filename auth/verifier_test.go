@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -397,5 +398,44 @@ func TestCloseTwice(t *testing.T) {
 	}
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The date claims read as jwt.NumericDate reads them: a number, with its
+// fraction kept to the second, or a string holding a number; null is
+// absent; a number past float64's range or a string that is not a number
+// is refused.
+func TestVerifyDateForms(t *testing.T) {
+	v := newVerifier(t, baseConfig())
+	exp := fixedNow.Add(time.Hour)
+	for _, c := range []struct {
+		name string
+		exp  any
+		ok   bool
+		want time.Time
+	}{
+		{"integer", exp.Unix(), true, exp},
+		{"fraction", float64(exp.Unix()) + 0.75, true, exp},
+		{"string number", strconv.FormatInt(exp.Unix(), 10), true, exp},
+		{"exponent", json.Number("1.7e9"), false, time.Time{}}, // 2023: expired
+		{"null", nil, false, time.Time{}},                      // absent, and exp is required
+		{"out of range", json.Number("1e400"), false, time.Time{}},
+		{"not a number", "soon", false, time.Time{}},
+		{"boolean", true, false, time.Time{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			claims := validClaims()
+			claims["exp"] = c.exp
+			got, err := v.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, testSecret, claims, nil))
+			if c.ok != (err == nil) {
+				t.Fatalf("Verify: %v, want ok %t", err, c.ok)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("Verify: %v does not wrap ErrInvalidToken", err)
+			}
+			if c.ok && !got.ExpiresAt.Equal(c.want) {
+				t.Fatalf("ExpiresAt %v, want %v", got.ExpiresAt, c.want)
+			}
+		})
 	}
 }
