@@ -23,7 +23,7 @@ import (
 // descriptor reused after a concurrent Close is never read.
 type idleReader struct {
 	raw    syscall.RawConn
-	readFn func(fd uintptr) bool // r.read, bound once: no allocation per read
+	readFn func(fd uintptr) bool // ir.read, bound once: no allocation per read
 	buf    *[]byte               // borrowed from idleReadPool; nil when empty
 	dst    []byte                // where the running read puts its bytes
 	r, w   int32                 // the unread bytes are buf[r:w]
