@@ -23,16 +23,17 @@ type batchConn struct {
 	net.Conn
 	raw syscall.RawConn // the socket, for a sender; nil: written by net.Conn only (TLS)
 
-	mu       sync.Mutex    // guards the fields below; held across the network write, except Close's
-	on       bool          // gathering
-	always   bool          // gathering all the time: a sender writes this connection
-	closeBy  time.Duration // with always: the bound of Close's write (limits.write_timeout)
-	mayFlush bool          // a writer goroutine's batch: a full buffer is written at once
-	buf      *[]byte
-	pending  *[]byte // gathered bytes a sender could not send whole: written first
-	skip     int     // of pending, the bytes already sent
-	broken   bool    // a write failed
-	closed   bool    // Close ran: what was written last (a close frame) went out unless broken
+	mu       sync.Mutex // guards the fields below; held across the network write, except Close's
+	on       bool       // gathering
+	always   bool       // gathering all the time: a sender writes this connection
+	mayFlush bool       // a writer goroutine's batch: a full buffer is written at once
+	broken   bool       // a write failed
+	closed   bool       // Close ran: what was written last (a close frame) went out unless broken
+	// (the flags sit together after the mutex: 80 bytes, not 96)
+	closeBy time.Duration // with always: the bound of Close's write (limits.write_timeout)
+	buf     *[]byte
+	pending *[]byte // gathered bytes a sender could not send whole: written first
+	skip    int     // of pending, the bytes already sent
 }
 
 // newBatchConn wraps a connection gws writes to, gathering from the start

@@ -5,6 +5,7 @@ import (
 	"net"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // tcpPair returns the two ends of a real loopback TCP connection.
@@ -91,4 +92,16 @@ func TestBatchConnWritesPastMaxBatch(t *testing.T) {
 		t.Fatalf("read %d bytes, want %d", len(got), len(big))
 	}
 	bc.end()
+}
+
+// Every connection has a batchConn and an idleReader: each stays within
+// the 80-byte size class on 64-bit platforms (a flag placed after a
+// pointer again would put batchConn in the 96-byte class).
+func TestPerConnectionStructsStaySmall(t *testing.T) {
+	if n := unsafe.Sizeof(batchConn{}); n > 80 {
+		t.Errorf("batchConn is %d bytes, want at most 80", n)
+	}
+	if n := unsafe.Sizeof(idleReader{}); n > 80 {
+		t.Errorf("idleReader is %d bytes, want at most 80", n)
+	}
 }
