@@ -8,9 +8,12 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rampart-rt/rampart/internal/wstest"
 )
 
 // rawPair is a connected pair of loopback TCP sockets: the server side's
@@ -209,4 +212,57 @@ func waitIOWait(t *testing.T, n int) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// Frames a client sends in the same write as its upgrade request reach
+// the server's reader before anything from the socket: a few small ones,
+// one larger than the read buffer, and a frame cut after its first bytes
+// whose rest comes later.
+func TestFramesSentWithTheRequestAreKept(t *testing.T) {
+	s := startServer(t, nil)
+	frame := func(text string) []byte {
+		return wstest.AppendFrame(nil, wstest.Frame{Opcode: wstest.OpText, Payload: []byte(text)}, [4]byte{1, 2, 3, 4})
+	}
+	dialEarly := func(t *testing.T, early []byte) *client {
+		req := s.request(token(t, "early"))
+		req.Early = early
+		return s.dialWith(t, req, wstest.Options{})
+	}
+	reply := func(t *testing.T, c *client, id uint64) message {
+		t.Helper()
+		for {
+			m := c.readNet()
+			if m.isReply() {
+				if m.ID != id || m.Error != nil {
+					t.Fatalf("reply %s, want a result for id %d", m.raw, id)
+				}
+				return m
+			}
+		}
+	}
+
+	t.Run("small", func(t *testing.T) {
+		early := frame(`{"id":1,"action":"subscribe","channel":"chat:early"}`)
+		early = append(early, frame(`{"id":2,"action":"publish","channel":"chat:early","data":{"n":1}}`)...)
+		c := dialEarly(t, early)
+		reply(t, c, 1)
+		reply(t, c, 2)
+	})
+	t.Run("larger than the read buffer", func(t *testing.T) {
+		data := strings.Repeat("x", 3000)
+		early := frame(`{"id":1,"action":"publish","channel":"chat:early","data":"` + data + `"}`)
+		if len(early) <= idleReadSize {
+			t.Fatalf("%d early bytes do not pass the read buffer", len(early))
+		}
+		c := dialEarly(t, early)
+		reply(t, c, 1)
+	})
+	t.Run("cut", func(t *testing.T) {
+		whole := frame(`{"id":1,"action":"subscribe","channel":"chat:cut"}`)
+		c := dialEarly(t, whole[:7])
+		if err := c.ws.WriteRaw(whole[7:]); err != nil {
+			t.Fatal(err)
+		}
+		reply(t, c, 1)
+	})
 }

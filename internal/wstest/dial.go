@@ -26,6 +26,7 @@ type Request struct {
 	Path   string      // request target; default "/"
 	Proto  string      // request line's version; default HTTP/1.1
 	Header http.Header // written as is
+	Early  []byte      // written right after the request, in the same write: frames the server must keep
 }
 
 // NewRequest returns a valid RFC 6455 upgrade request for path, with a fresh
@@ -104,7 +105,7 @@ func Dial(ctx context.Context, addr string, req *Request, opts Options) (*Conn, 
 // req.Header has none. It sets no deadline and closes nothing: on an error
 // nc is the caller's to close.
 func Handshake(nc net.Conn, host string, req *Request) (*Conn, *Response, error) {
-	if _, err := io.WriteString(nc, requestText(host, req)); err != nil {
+	if _, err := io.WriteString(nc, requestText(host, req)+string(req.Early)); err != nil {
 		return nil, nil, fmt.Errorf("wstest: write request: %w", err)
 	}
 	br := bufio.NewReader(nc)
