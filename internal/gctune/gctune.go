@@ -39,7 +39,7 @@ type Tuner struct {
 }
 
 // Start sets the GC percent to percent and, after every collection, to
-// max(percent, 100*headroom/live). Stop restores percent.
+// PercentFor(percent, headroom, live heap). Stop restores percent.
 func Start(percent int, headroom uint64) *Tuner {
 	t := &Tuner{
 		percent:  percent,
