@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -196,8 +197,11 @@ func testFailoverLosingWrites(t *testing.T, o redis.Options, f primaryFault) {
 		t.Fatalf("after a failover to a replica that lacks offsets 4..6 the channel went on in its epoch at %d", after.Offset)
 	}
 	// Recovery from the last position before the failover: another epoch,
-	// so a client is told it cannot recover.
-	pubs, pos, err := a.History(t.Context(), ch, broker.HistoryRequest{Since: &last, Limit: -1})
+	// so a client is told it cannot recover. Node a has not spoken to the
+	// cluster since the kill: its first calls may still go to the dead
+	// primary and be refused (unavailable) until it finds the new one,
+	// within serviceWithin like any call.
+	pubs, pos, err := historyUntilServed(t, a, ch, broker.HistoryRequest{Since: &last, Limit: -1}, killed)
 	if err != nil || pos != after {
 		t.Fatalf("History since %+v on the other node = %s at %+v, %v; want position %+v", last, positions(pubs), pos, err, after)
 	}
@@ -239,6 +243,22 @@ func publishUntilOK(t *testing.T, b broker.Broker, ch string, since time.Time) (
 		}
 		if time.Since(since) > serviceWithin {
 			t.Fatalf("publishes still failing %v after the primary died: %v", serviceWithin, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// historyUntilServed asks b for ch's history until it is not refused as
+// unavailable, for up to serviceWithin after since; it returns the first
+// answer that is not such a refusal.
+func historyUntilServed(t *testing.T, b broker.Broker, ch string, req broker.HistoryRequest, since time.Time) ([]broker.Publication, broker.Position, error) {
+	t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		pubs, pos, err := b.History(ctx, ch, req)
+		cancel()
+		if !errors.Is(err, broker.ErrUnavailable) || time.Since(since) > serviceWithin {
+			return pubs, pos, err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
