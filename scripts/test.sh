@@ -87,7 +87,8 @@ for target in \
 	.:FuzzConsole \
 	.:FuzzExtensionOffer \
 	./internal/clientip:FuzzClientIP \
-	./internal/audit:FuzzServerAnswer; do
+	./internal/audit:FuzzServerAnswer \
+	./broker/redis:FuzzDecodeEvent; do
 	pkg=${target%%:*} name=${target##*:}
 	record fuzz "$pkg" "$name"
 done
