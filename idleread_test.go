@@ -16,31 +16,17 @@ import (
 	"github.com/rampart-rt/rampart/internal/wstest"
 )
 
-// rawPair is a connected pair of loopback TCP sockets: the server side's
-// RawConn, and the client side.
+// rawPair is tcpPair with the first end's RawConn: the side an
+// idleReader reads.
 func rawPair(t *testing.T) (*net.TCPConn, syscall.RawConn, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	tc := c.(*net.TCPConn)
+	a, b := tcpPair(t)
+	tc := a.(*net.TCPConn)
 	raw, err := tc.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tc, raw, client
+	return tc, raw, b
 }
 
 func drained(t *testing.T, br interface{ Buffered() int }, ir *idleReader) {
