@@ -23,8 +23,10 @@
 #   RATE=10 FANOUT_DURATION=30s                       row 4
 #   LOOPS=64 HANDSHAKES=200000 HANDSHAKE_DURATION=20s HANDSHAKE_PROCS=2   row 5
 #   RUN_MINUTES=30         the most one bench run may take
-#   FLOOR=1                row 5 also measures scripts/handshake-floor (label
-#                          "floor"): the least a Go server can do per handshake
+#   FLOOR=1                row 5 also measures scripts/handshake-floor in its
+#                          three modes: "floor" (the least a Go server can do
+#                          per handshake), "floor-http" (net/http in front)
+#                          and "floor-token" (net/http and golang-jwt's HS256)
 # Every bench run has its own --timeout and is also cut by `timeout`;
 # every process started here is stopped on exit. Exit 1 if a run failed.
 set -euo pipefail
@@ -71,11 +73,14 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 port_open() { ! port_free; }
 
 # start_server BIN: a fresh server on PORT, settled (for the idle row's
-# memory baseline); its pid in SERVER. BIN "floor": the floor server.
+# memory baseline); its pid in SERVER. BIN "floor", "floor-http" or
+# "floor-token": the floor server in that mode.
 start_server() {
 	wait_for 30 port_free || { log "port $PORT still in use"; return 1; }
-	if [ "$1" = floor ]; then
-		"$WORK/handshake-floor" -listen "127.0.0.1:$PORT" 2>>"$SERVER_LOG" &
+	if [[ $1 == floor* ]]; then
+		local mode=${1#floor-}
+		[ "$mode" = floor ] && mode=raw
+		"$WORK/handshake-floor" -listen "127.0.0.1:$PORT" -mode "$mode" 2>>"$SERVER_LOG" &
 		SERVER=$!
 		wait_for 30 port_open || { log "the floor server did not start"; stop_server; return 1; }
 		return 0
@@ -188,7 +193,9 @@ for ((run = 1; run <= RUNS; run++)); do
 			measure "${labels[$i]}" "${bins[$i]}" "$row" || failed=$((failed + 1))
 		done
 		if [ "$row" = handshake ] && [ "$FLOOR" = 1 ]; then
-			measure floor floor handshake || failed=$((failed + 1))
+			for floor in floor floor-http floor-token; do
+				measure "$floor" "$floor" handshake || failed=$((failed + 1))
+			done
 		fi
 	done
 done

@@ -384,25 +384,54 @@ func TestShareSplitsTheLoad(t *testing.T) {
 // loop gets its welcome, the accept key checks out (the client verifies
 // it), and nothing is left open.
 func TestHandshakeLoopsAgainstTheFloor(t *testing.T) {
+	floors := []struct {
+		name  string
+		serve func(net.Listener) error
+	}{
+		{"raw", ServeFloor},
+		{"http", func(ln net.Listener) error { return ServeFloorHTTP(ln, nil) }},
+		{"token", func(ln net.Listener) error { return ServeFloorHTTP(ln, []byte(benchTestSecret)) }},
+	}
+	for _, f := range floors {
+		t.Run(f.name, func(t *testing.T) {
+			r := handshakesAgainst(t, f.serve)
+			if h := r.Handshake; h == nil || h.Handshakes != 40 || h.Errors != 0 || h.FirstError != "" {
+				t.Fatalf("handshake result against the floor: %+v", h)
+			}
+		})
+	}
+	// The token floor checks the token: under another secret, every
+	// handshake is refused.
+	t.Run("token refused", func(t *testing.T) {
+		other := []byte(strings.Repeat("x", len(benchTestSecret)))
+		r := handshakesAgainst(t, func(ln net.Listener) error { return ServeFloorHTTP(ln, other) })
+		if h := r.Handshake; h == nil || h.Errors == 0 || h.Handshakes != 0 || !strings.Contains(h.FirstError, "401") {
+			t.Fatalf("handshakes with tokens the floor must refuse: %+v", h)
+		}
+	})
+}
+
+// handshakesAgainst runs the handshake loops against a floor serving a
+// loopback listener, and checks that the floor stops when it is closed.
+func handshakesAgainst(t *testing.T, serve func(net.Listener) error) Report {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- ServeFloor(ln) }()
+	go func() { served <- serve(ln) }()
 	o := testOptions(t, "ws://"+ln.Addr().String()+"/ws", ModeHandshake)
 	o.Duration = 5 * time.Second
 	r, _ := runReport(t, context.Background(), o)
-	if h := r.Handshake; h == nil || h.Handshakes != 40 || h.Errors != 0 || h.FirstError != "" {
-		t.Fatalf("handshake result against the floor: %+v", h)
-	}
 	ln.Close()
 	select {
 	case err := <-served:
 		if err != nil {
-			t.Fatalf("ServeFloor: %v", err)
+			t.Fatalf("the floor: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("ServeFloor did not return after its listener closed")
+		t.Fatal("the floor did not return after its listener closed")
 	}
+	return r
 }

@@ -5,8 +5,15 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"io"
+	"log"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // ServeFloor answers WebSocket handshakes on ln with the least work a Go
@@ -67,16 +74,7 @@ func floorConn(c net.Conn) {
 	if key == nil {
 		return
 	}
-	h := sha1.New()
-	h.Write(key)
-	h.Write([]byte(floorGUID))
-	out := make([]byte, 0, 256)
-	out = append(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: rampart.v1\r\nSec-WebSocket-Accept: "...)
-	out = base64.StdEncoding.AppendEncode(out, h.Sum(nil))
-	out = append(out, "\r\n\r\n"...)
-	out = append(out, 0x81, byte(len(floorWelcome)))
-	out = append(out, floorWelcome...)
-	if _, err := c.Write(out); err != nil {
+	if _, err := c.Write(floorResponse(key)); err != nil {
 		return
 	}
 	// The client's close frame: 2 header bytes, a 4-byte mask, a 2-byte
@@ -91,6 +89,19 @@ func floorConn(c net.Conn) {
 	_, _ = c.Write(floorClose)
 }
 
+// floorResponse is the 101 response for key with the welcome push.
+func floorResponse(key []byte) []byte {
+	h := sha1.New()
+	h.Write(key)
+	h.Write([]byte(floorGUID))
+	out := make([]byte, 0, 256)
+	out = append(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: rampart.v1\r\nSec-WebSocket-Accept: "...)
+	out = base64.StdEncoding.AppendEncode(out, h.Sum(nil))
+	out = append(out, "\r\n\r\n"...)
+	out = append(out, 0x81, byte(len(floorWelcome)))
+	return append(out, floorWelcome...)
+}
+
 // floorKey finds the Sec-WebSocket-Key value in a request head.
 func floorKey(head []byte) []byte {
 	i := bytes.Index(bytes.ToLower(head), floorKeyHeader)
@@ -103,4 +114,59 @@ func floorKey(head []byte) []byte {
 		return nil
 	}
 	return bytes.TrimSpace(rest[:end])
+}
+
+// ServeFloorHTTP is ServeFloor with net/http in front: each connection is
+// served by an http.Server (its request parsing, its per-connection state
+// and goroutine, its hijack), and, when secret is not empty, the request's
+// bearer token must verify with golang-jwt as HS256 under that secret,
+// with the parser options a Rampart server uses (algorithm allow-list,
+// expiry required, issued-at checked, strict base64). The 101, the welcome
+// and the close are as ServeFloor writes them. Between the two floors and
+// a Rampart server, the rows can tell what the HTTP layer and the token
+// cost on this machine, and what Rampart adds. It runs until ln is closed.
+func ServeFloorHTTP(ln net.Listener, secret []byte) error {
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), jwt.WithStrictDecoding(), jwt.WithLeeway(30*time.Second))
+	keyFunc := func(*jwt.Token) (any, error) { return secret, nil }
+	srv := &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key := r.Header.Get("Sec-Websocket-Key")
+			if key == "" || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+				http.Error(w, "not a WebSocket handshake", http.StatusBadRequest)
+				return
+			}
+			if len(secret) > 0 {
+				tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+				if !ok {
+					http.Error(w, "no token", http.StatusUnauthorized)
+					return
+				}
+				if _, err := parser.Parse(tok, keyFunc); err != nil {
+					http.Error(w, "invalid token", http.StatusUnauthorized)
+					return
+				}
+			}
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			if _, err := c.Write(floorResponse([]byte(key))); err != nil {
+				return
+			}
+			var frame [8]byte
+			if _, err := io.ReadFull(brw, frame[:]); err != nil {
+				return
+			}
+			_, _ = c.Write(floorClose)
+		}),
+	}
+	err := srv.Serve(ln)
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
 }
