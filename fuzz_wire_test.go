@@ -35,6 +35,13 @@ package rampart
 //   - the server logs a line that is not one JSON object, or that carries
 //     the token or the HMAC secret.
 //
+// FuzzWireCompressed plays the same programs against a server with
+// compression enabled (and a threshold low enough that its replies are
+// compressed too), on connections that negotiated permessage-deflate: the
+// RSV1 frames the fuzzer writes reach the inflater with whatever payload
+// it chose, and commands may go out deflated. The server's compressed
+// frames are inflated, within the read limit, and judged like the others.
+//
 // One server serves every input of a fuzz worker process; f.Cleanup shuts
 // it down. Every input gets a connection of its own, and a failing input
 // logs the steps it decoded to. `go test -run FuzzWire .` runs the seeds
@@ -75,33 +82,45 @@ const (
 	wireUser       = "fuzz-wire-user" // the token's sub
 )
 
-func FuzzWire(f *testing.F) {
+func FuzzWire(f *testing.F) { fuzzWire(f, false) }
+
+func FuzzWireCompressed(f *testing.F) { fuzzWire(f, true) }
+
+func fuzzWire(f *testing.F, compressed bool) {
 	for _, seed := range wireSeeds() {
 		f.Add([]byte(seed))
 	}
 	before := goleak.IgnoreCurrent()
 	f.Cleanup(func() {
 		if err := goleak.Find(before); err != nil {
-			f.Errorf("goroutines left by FuzzWire: %v", err)
+			f.Errorf("goroutines left by %s: %v", f.Name(), err)
 		}
 	})
-	h := startWireHarness(f)
+	h := startWireHarness(f, compressed)
 	f.Fuzz(func(t *testing.T, prog []byte) { h.run(t, prog) })
 }
 
 // wireHarness is one server and what every input needs to reach it.
 type wireHarness struct {
-	srv   *testServer
-	token string
-	logs  *logWatch
+	srv        *testServer
+	token      string
+	logs       *logWatch
+	compressed bool // the server compresses, and each connection negotiates it
 }
 
-func startWireHarness(f *testing.F) *wireHarness {
+// wireNegotiated is the answer of a server that accepts compression.
+const wireNegotiated = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+func startWireHarness(f *testing.F, compressed bool) *wireHarness {
 	logs := &logWatch{secrets: [][]byte{testSecret}}
 	cfg := baseConfig()
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	cfg.Limits.MaxMessageBytes = wireMaxMessage
 	cfg.Limits.HandshakesPerIPPerMin = 1 << 20
+	if compressed {
+		cfg.Compression.Enabled = true
+		cfg.Compression.ThresholdBytes = 16 // replies and the welcome go out compressed too
+	}
 	s, err := New(cfg)
 	if err != nil {
 		f.Fatalf("New: %v", err)
@@ -122,9 +141,10 @@ func startWireHarness(f *testing.F) *wireHarness {
 	rememberSecret(tok)
 	logs.secrets = append(logs.secrets, []byte(tok[len(tok)-24:]))
 	return &wireHarness{
-		srv:   &testServer{s: s, ts: ts, addr: strings.TrimPrefix(ts.URL, "http://")},
-		token: tok,
-		logs:  logs,
+		srv:        &testServer{s: s, ts: ts, addr: strings.TrimPrefix(ts.URL, "http://")},
+		token:      tok,
+		logs:       logs,
+		compressed: compressed,
 	}
 }
 
@@ -132,12 +152,23 @@ func startWireHarness(f *testing.F) *wireHarness {
 // the file comment promises.
 func (h *wireHarness) run(t *testing.T, prog []byte) {
 	base := runtime.NumGoroutine()
-	ws, resp, err := wstest.Dial(context.Background(), h.srv.addr, h.srv.request(h.token), wstest.Options{})
+	req := h.srv.request(h.token)
+	if h.compressed {
+		req.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")
+	}
+	ws, resp, err := wstest.Dial(context.Background(), h.srv.addr, req, wstest.Options{})
 	if err != nil {
 		if resp != nil {
 			t.Fatalf("dial: %v: %d %s", err, resp.StatusCode, resp.Body)
 		}
 		t.Fatalf("dial: %v", err)
+	}
+	if h.compressed {
+		if got := resp.Header.Get("Sec-WebSocket-Extensions"); got != wireNegotiated {
+			_ = ws.Close()
+			t.Fatalf("Sec-WebSocket-Extensions %q, want %q", got, wireNegotiated)
+		}
+		ws.SetInflate(true) // before the reader starts: it is the reader's
 	}
 	rd := startWireReader(ws)
 	if !rd.welcomed(wireWait) {
@@ -172,6 +203,9 @@ func (h *wireHarness) run(t *testing.T, prog []byte) {
 	}
 	if outcome == "" {
 		t.Errorf("the server neither answered a ping nor closed within %s", wireWait)
+	}
+	if h.compressed && ws.Inflated() == 0 { // the reader is done: its count is ours
+		t.Errorf("no compressed frame from the server, not even the welcome")
 	}
 	if msg := h.logs.take(); msg != "" {
 		t.Errorf("log: %s", msg)
@@ -513,7 +547,7 @@ type wireProgram struct {
 const (
 	stepRaw     = iota // n, n bytes: append them as they are
 	stepFrame          // flags, opcode, n, repeat, n bytes, mask key [, 8-byte length]: any frame
-	stepCommand        // which, how: a valid command, maybe fragmented with control frames between
+	stepCommand        // which, how: a valid command, maybe fragmented with control frames between, maybe deflated
 	stepFlush          // 2-byte offset: write pending bytes up to it (0: all)
 	stepClose          // kind, ...: a close frame of some shape
 	stepControl        // flags, n, n bytes: a ping or pong, maybe too long or not final
@@ -643,6 +677,10 @@ func (p *wireProgram) command() {
 	if how&0x10 != 0 {
 		op = wstest.OpBinary
 	}
+	deflated := how&0x20 != 0
+	if deflated {
+		msg = wstest.Deflate(msg)
+	}
 	parts := 1 + int(how&3)
 	key := p.key()
 	for i := range parts {
@@ -650,6 +688,8 @@ func (p *wireProgram) command() {
 		f := wstest.Frame{Opcode: op, Payload: part, NotFinal: i < parts-1}
 		if i > 0 {
 			f.Opcode = wstest.OpContinuation
+		} else if deflated {
+			f.RSV = wstest.RSV1 // on the first frame only (RFC 7692 6.1)
 		}
 		p.pending = wstest.AppendFrame(p.pending, f, key)
 		if i < parts-1 && how&0x04 != 0 {
@@ -659,7 +699,7 @@ func (p *wireProgram) command() {
 			p.pending = wstest.AppendFrame(p.pending, wstest.Frame{Opcode: wstest.OpPong, Payload: []byte("unasked")}, key)
 		}
 	}
-	p.trace = append(p.trace, fmt.Sprintf("command %s as opcode %#x in %d parts, controls between %03b", msg, byte(op), parts, how>>2&3))
+	p.trace = append(p.trace, fmt.Sprintf("command %q as opcode %#x in %d parts, controls between %03b, deflated %v", msg, byte(op), parts, how>>2&3, deflated))
 }
 
 func (p *wireProgram) close() {
@@ -775,8 +815,16 @@ func wireSeeds() []wireSeed {
 		// A ping over 125 bytes, and a fragmented ping.
 		append(append(s, stepControl, 0, 126), bytes.Repeat([]byte("p"), 126+4)...),
 		append(s, stepControl, 2, 1, 'a', 1, 2, 3, 4),
-		// RSV1 set.
+		// RSV1 set: a compressed frame for a server that compresses, an
+		// error for one that does not. Plain text under RSV1, deflated
+		// commands (whole, and cut in two with a ping between), a deflated
+		// publish then subscribe, RSV1 on a continuation, and a deflate
+		// stream that inflates past max_message_bytes.
 		s.frame(1<<flagRSVShift, 0x1, ping),
+		s.command(0, 0x20).command(2, 0x21|0x04),
+		s.command(1, 0x20).command(2, 0x20).command(4, 0x23),
+		s.command(0, 0x01).frame(1<<flagRSVShift, 0x0, wstest.Deflate(ping)),
+		s.frame(1<<flagRSVShift, 0x1, wstest.Deflate(bytes.Repeat([]byte("a"), 4*wireMaxMessage))),
 		// A frame cut short: the harness completes it.
 		s.raw(0x81, 0x8A, 1, 2, 3),
 	}

@@ -83,6 +83,7 @@ for target in \
 	./internal/hookcall:FuzzDecodeReply \
 	./hooks:FuzzVerifySignature \
 	.:FuzzWire \
+	.:FuzzWireCompressed \
 	.:FuzzAPI \
 	.:FuzzConsole \
 	.:FuzzExtensionOffer \

@@ -14,13 +14,15 @@ var ErrBadServerFrame = errors.New("wstest: invalid server frame")
 
 // ReadServerFrame reads one frame like ReadFrame and checks it as RFC 6455
 // requires of a server that negotiated no extension: no mask, no reserved
-// bit, no reserved opcode, the payload length in its shortest form (and
-// the top bit of a 64-bit length clear), control frames final and at most
-// 125 bytes, and a close payload either empty or a code a peer may send
-// followed by UTF-8. A frame that breaks a rule comes back with an error
-// wrapping ErrBadServerFrame. It judges each frame alone: whether
-// fragments follow each other correctly, and whether a text message is
-// UTF-8 as a whole, is the caller's to check.
+// bit (but RSV1 on a final text or binary frame after SetInflate(true), as
+// permessage-deflate allows, whose payload comes back inflated, bounded by
+// the read limit, with RSV1 still set), no reserved opcode, the payload
+// length in its shortest form (and the top bit of a 64-bit length clear),
+// control frames final and at most 125 bytes, and a close payload either
+// empty or a code a peer may send followed by UTF-8. A frame that breaks a
+// rule comes back with an error wrapping ErrBadServerFrame. It judges each
+// frame alone: whether fragments follow each other correctly, and whether a
+// text message is UTF-8 as a whole, is the caller's to check.
 func (c *Conn) ReadServerFrame(timeout time.Duration) (Frame, error) {
 	f, short, err := c.readFrame(timeout)
 	switch {
@@ -31,8 +33,21 @@ func (c *Conn) ReadServerFrame(timeout time.Duration) (Frame, error) {
 	case !short:
 		return f, fmt.Errorf("%w: length %d not in its shortest form (opcode %#x)", ErrBadServerFrame, len(f.Payload), byte(f.Opcode))
 	}
-	if err := checkServerFrame(f); err != nil {
+	compressed := c.inflate && f.RSV == RSV1 && !f.NotFinal && (f.Opcode == OpText || f.Opcode == OpBinary)
+	check := f
+	if compressed {
+		check.RSV = 0
+	}
+	if err := checkServerFrame(check); err != nil {
 		return f, fmt.Errorf("%w: %v", ErrBadServerFrame, err)
+	}
+	if compressed {
+		out, err := Inflate(f.Payload, c.readLimit())
+		if err != nil {
+			return f, fmt.Errorf("%w: a compressed frame: %v", ErrBadServerFrame, err)
+		}
+		f.Payload = out
+		c.inflated++
 	}
 	return f, nil
 }

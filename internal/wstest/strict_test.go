@@ -78,3 +78,42 @@ func readOne(t *testing.T, b []byte) (Frame, error) {
 	go func() { _ = a.WriteRaw(b) }()
 	return c.ReadServerFrame(time.Second)
 }
+
+// After SetInflate(true), a final compressed text or binary frame is
+// allowed and comes back inflated; RSV1 anywhere else, and compressed data
+// that does not inflate within the read limit, stay invalid.
+func TestReadServerFrameInflates(t *testing.T) {
+	text := []byte(`{"push":"welcome","data":{"client":"c1"}}`)
+	frame := func(b0 byte, payload []byte) []byte {
+		return append(AppendHeader(nil, Header{Opcode: Opcode(b0 & 0xF), NotFinal: b0&0x80 == 0, RSV: b0 >> 4 & 7, Unmasked: true, Length: uint64(len(payload))}), payload...)
+	}
+	read := func(inflate bool, b []byte) (Frame, error) {
+		t.Helper()
+		a, c := pipe(t)
+		c.SetInflate(inflate)
+		c.SetReadLimit(1 << 20)
+		go func() { _ = a.WriteRaw(b) }()
+		return c.ReadServerFrame(time.Second)
+	}
+	for _, op := range []byte{0xC1, 0xC2} {
+		f, err := read(true, frame(op, Deflate(text)))
+		if err != nil || !bytes.Equal(f.Payload, text) || f.RSV != RSV1 {
+			t.Errorf("compressed opcode %#x: %q, RSV %03b, %v", op&0xF, f.Payload, f.RSV, err)
+		}
+		if _, err := read(false, frame(op, Deflate(text))); !errors.Is(err, ErrBadServerFrame) {
+			t.Errorf("compressed opcode %#x without SetInflate: err %v, want ErrBadServerFrame", op&0xF, err)
+		}
+	}
+	invalid := map[string][]byte{
+		"RSV1 on a first fragment": frame(0x41, Deflate(text)),
+		"RSV1 on a ping":           frame(0xC9, nil),
+		"RSV2 on text":             frame(0xA1, text),
+		"not deflate":              frame(0xC1, []byte{0xFF, 0xFF, 0xFF}),
+		"inflating past the limit": frame(0xC1, Deflate(make([]byte, 2<<20))),
+	}
+	for name, b := range invalid {
+		if _, err := read(true, b); !errors.Is(err, ErrBadServerFrame) {
+			t.Errorf("%s: err %v, want ErrBadServerFrame", name, err)
+		}
+	}
+}
