@@ -134,14 +134,17 @@ func (c *conn) attach(ws *gws.Conn, userAgent string) {
 	}
 	ws.Session().Store("", c)
 	claims := c.identityClaims()
+	l := c.s.st().cfg.Limits
 	w := protocol.Welcome{
 		Push:      protocol.PushWelcome,
 		Client:    c.id,
 		User:      claims.Subject,
 		ExpiresAt: unixMS(claims.ExpiresAt),
 		Limits: protocol.WelcomeLimits{
-			MaxMessageBytes:   c.s.st().cfg.Limits.MaxMessageBytes,
-			MessagesPerMinute: c.s.st().cfg.Limits.MessagesPerMinute,
+			MaxMessageBytes:   l.MaxMessageBytes,
+			MessagesPerMinute: l.MessagesPerMinute,
+			PingIntervalMS:    l.PingInterval.Milliseconds(),
+			PongTimeoutMS:     l.PongTimeout.Milliseconds(),
 		},
 	}
 	// The welcome is queued first, but written only once the connection is

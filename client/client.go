@@ -162,6 +162,13 @@ type Welcome struct {
 	ExpiresAt         time.Time // the token's expiry, moved by each refresh; zero if it has none
 	MaxMessageBytes   int       // largest frame the server accepts
 	MessagesPerMinute int       // the server's rate limit for this connection
+	// PingInterval and PongTimeout are what the server announced: it pings
+	// a connection it has not heard from for PingInterval and drops it when
+	// no pong comes within PongTimeout. The client counts a connection on
+	// which it has received nothing for their sum plus a few seconds as
+	// lost, and reconnects. Zero when the server announced none (then the
+	// client waits for TCP to notice).
+	PingInterval, PongTimeout time.Duration
 }
 
 // Client is a connection to a Rampart server that reconnects on its own.

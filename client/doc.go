@@ -72,7 +72,9 @@
 //
 // # Reconnecting
 //
-// When the connection drops (no close frame, or close codes 1001, 1011,
+// When the connection drops (no close frame; nothing at all received, not
+// even the server's pings, for the ping interval and pong timeout the
+// welcome announced plus 5 s, see Welcome; or close codes 1001, 1011,
 // 1012, 1013, 1014, 4001, 4009) the client reconnects with jittered
 // exponential backoff between Config.MinBackoff and Config.MaxBackoff, asking
 // Config.Token for a token before every attempt. After 4029 (rate limit

@@ -32,6 +32,13 @@ type session struct {
 	maxMsg  atomic.Int64 // the server's max_message_bytes; 0 until the welcome
 
 	greeted bool // the welcome was read; touched by the reader only
+	// silence is how long the reader waits for the next frame before it
+	// counts the connection lost: what the welcome announced, the server's
+	// ping interval and pong timeout, plus silenceSlack; 0 when the server
+	// announced none. extended is when the read deadline was last moved.
+	// Both are the reader's.
+	silence  time.Duration
+	extended time.Time
 
 	mu      sync.Mutex // guards the fields below
 	pending map[uint64]*call
@@ -232,7 +239,8 @@ func closeCause(err error) error {
 }
 
 // OnPing implements gws.Event: the pong is written by the writer.
-func (s *session) OnPing(_ *gws.Conn, payload []byte) {
+func (s *session) OnPing(ws *gws.Conn, payload []byte) {
+	s.heard(ws)
 	select {
 	case s.pong <- append([]byte(nil), payload...):
 	default: // one owed pong is enough to show we are alive
@@ -240,12 +248,33 @@ func (s *session) OnPing(_ *gws.Conn, payload []byte) {
 }
 
 // OnPong implements gws.Event.
-func (s *session) OnPong(*gws.Conn, []byte) {}
+func (s *session) OnPong(ws *gws.Conn, _ []byte) { s.heard(ws) }
+
+// silenceSlack is added to the silence the welcome announces, for the
+// network's delay and the server's clock; the read deadline moves at most
+// once a second, so it also covers that second.
+const silenceSlack = 5 * time.Second
+
+// heard moves the read deadline on, at most once a second: a server that
+// sends nothing, not even its pings, for the announced silence ends the
+// connection with a timeout, and the client reconnects, instead of
+// waiting for TCP to notice a peer that is gone (minutes, or never behind
+// some middleboxes).
+func (s *session) heard(ws *gws.Conn) {
+	if s.silence <= 0 {
+		return
+	}
+	if now := time.Now(); now.Sub(s.extended) >= time.Second {
+		s.extended = now
+		_ = ws.SetReadDeadline(now.Add(s.silence))
+	}
+}
 
 // OnMessage implements gws.Event: one server frame, on the reader. A frame
 // that does not decode closes the connection.
 func (s *session) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
+	s.heard(ws)
 	var f frame
 	ok := msg.Opcode == gws.OpcodeText && json.Unmarshal(msg.Bytes(), &f) == nil
 	switch {
@@ -283,6 +312,12 @@ func (s *session) greet(ws *gws.Conn, raw []byte) bool {
 		User:              p.User,
 		MaxMessageBytes:   p.Limits.MaxMessageBytes,
 		MessagesPerMinute: p.Limits.MessagesPerMinute,
+		PingInterval:      announced(p.Limits.PingIntervalMS),
+		PongTimeout:       announced(p.Limits.PongTimeoutMS),
+	}
+	if w.PingInterval > 0 && w.PongTimeout > 0 {
+		s.silence = w.PingInterval + w.PongTimeout + silenceSlack
+		s.heard(ws)
 	}
 	if p.ExpiresAt > 0 {
 		w.ExpiresAt = time.UnixMilli(p.ExpiresAt)
@@ -290,6 +325,15 @@ func (s *session) greet(ws *gws.Conn, raw []byte) bool {
 	s.maxMsg.Store(int64(w.MaxMessageBytes))
 	s.welcome <- w
 	return true
+}
+
+// announced is a duration the welcome gave in milliseconds; 0 when it is
+// absent, negative or over a day (a server's limits are at most an hour).
+func announced(ms int64) time.Duration {
+	if ms <= 0 || ms > 24*60*60*1000 {
+		return 0
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 func (s *session) onReply(f *frame) {

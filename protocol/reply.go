@@ -59,10 +59,17 @@ type Welcome struct {
 	Limits    WelcomeLimits `json:"limits"`
 }
 
-// WelcomeLimits tells the client what it may send.
+// WelcomeLimits tells the client what it may send, and how often it will
+// hear from the server: the server pings a connection it has heard nothing
+// from for PingIntervalMS and drops it when no pong comes within
+// PongTimeoutMS, so a client that has received nothing for longer than
+// their sum (plus the network's delay) can count the connection lost.
+// Both are 0 from a server that does not announce them.
 type WelcomeLimits struct {
-	MaxMessageBytes   int `json:"max_message_bytes"`
-	MessagesPerMinute int `json:"messages_per_minute"`
+	MaxMessageBytes   int   `json:"max_message_bytes"`
+	MessagesPerMinute int   `json:"messages_per_minute"`
+	PingIntervalMS    int64 `json:"ping_interval_ms"`
+	PongTimeoutMS     int64 `json:"pong_timeout_ms"`
 }
 
 // Push names.

@@ -432,6 +432,8 @@ export class RampartClient {
       limits: {
         max_message_bytes: Number(msg.limits?.max_message_bytes) || DEFAULT_MAX_MESSAGE_BYTES,
         messages_per_minute: Number(msg.limits?.messages_per_minute) || 0,
+        ping_interval_ms: Number(msg.limits?.ping_interval_ms) || 0,
+        pong_timeout_ms: Number(msg.limits?.pong_timeout_ms) || 0,
       },
     };
     this.stableTimer = setTimeout(() => { this.attempts = 0; }, STABLE_AFTER_MS);

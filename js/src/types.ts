@@ -371,6 +371,10 @@ export interface WireError {
 export interface ServerLimits {
   max_message_bytes: number;
   messages_per_minute: number;
+  /** The server pings a connection it has not heard from for this long (0: not announced). */
+  ping_interval_ms: number;
+  /** ...and drops it when no pong comes within this long (0: not announced). */
+  pong_timeout_ms: number;
 }
 
 /** The welcome push. */

@@ -44,6 +44,9 @@ describe('with a dev server', () => {
       assert.ok(w.client.length > 0);
       assert.ok(w.expiresAt > Date.now());
       assert.ok(w.limits.max_message_bytes > 0);
+      // the dev server's defaults, announced for clients that watch for silence
+      assert.equal(w.limits.ping_interval_ms, 25000);
+      assert.equal(w.limits.pong_timeout_ms, 10000);
       assert.equal(protocols[0], 'rampart.v1');
       assert.match(protocols[1], /^rampart\.bearer\./);
       assert.doesNotMatch(c.url, /token/);
