@@ -52,6 +52,10 @@ func (s *Server) deliver(p broker.Publication) {
 			s.panicked(r, "delivery", "", "")
 		}
 	}()
+	if p.Channel == controlChannel {
+		s.heardControl(p)
+		return
+	}
 	s.hub.Deliver(p)
 }
 

@@ -66,6 +66,9 @@ type Server struct {
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup   // background goroutines
 	console  *console.Console // the web admin console; nil unless console.enabled
+
+	nodeID   string       // names this node in its control messages (control.go)
+	controls chan control // control messages from other nodes, for the control worker
 }
 
 // services are what every connection shares with the server, set once by
@@ -94,6 +97,8 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		reg:       newRegistry(),
 		stop:      make(chan struct{}),
+		nodeID:    newNodeID(),
+		controls:  make(chan control, controlQueue),
 		reqPrefix: randomHex(4),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -136,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 	s.api = s.apiHandler()
 	s.mux = s.routes()
 	s.startSenders()
+	s.goBackground(s.listenControl)
 	s.goBackground(s.sweep)
 	s.goBackground(s.refreshPresence)
 	if s.console != nil {

@@ -106,10 +106,13 @@ func (s *Server) publishAsServer(ctx context.Context, channel string, data []byt
 
 var errNoRule = &cmdError{code: protocol.CodeNotFound, message: "no channel rule matches"}
 
-// Disconnect closes the target's connections on this node with code (an
-// application code, 4000-4999) and reason (at most
-// protocol.MaxCloseReasonBytes of UTF-8), and returns how many it closed. Each close
-// is logged as an audit line.
+// Disconnect closes the target's connections with code (an application
+// code, 4000-4999) and reason (at most protocol.MaxCloseReasonBytes of
+// UTF-8): this node's at once, and every other node's when the control
+// message it publishes through the broker arrives there (control.go). It
+// returns how many it closed on this node; ErrUnavailable when the broker
+// could not carry the message (this node's are closed all the same: a
+// retry is harmless). Each node logs its closes as an audit line.
 func (s *Server) Disconnect(ctx context.Context, t Target, code uint16, reason string) (int, error) {
 	if err := checkTarget(t); err != nil {
 		return 0, err
@@ -118,14 +121,22 @@ func (s *Server) Disconnect(ctx context.Context, t Target, code uint16, reason s
 		len(reason) > protocol.MaxCloseReasonBytes || !utf8.ValidString(reason) {
 		return 0, errBadRequest("code 4000-4999; reason at most 100 bytes of UTF-8").public()
 	}
+	n := s.disconnectHere(ctx, t, code, reason, "")
+	return n, s.tellNodes(ctx, control{Op: opDisconnect, User: t.User, Client: t.Client, Code: code, Reason: reason,
+		RequestID: requestIDFrom(ctx)})
+}
+
+// disconnectHere closes the target's connections on this node; origin is
+// the node whose API call asked, empty for this one.
+func (s *Server) disconnectHere(ctx context.Context, t Target, code uint16, reason, origin string) int {
 	n := 0
 	for _, c := range s.targets(t) {
 		c.closeWith(code, reason)
 		n++
 	}
 	s.log.Info("connections disconnected by the server", "event", "api_disconnect", "user", t.User, "client", t.Client,
-		"code", code, "connections", n, "request_id", requestIDFrom(ctx))
-	return n, nil
+		"code", code, "connections", n, "origin", origin, "request_id", requestIDFrom(ctx))
+	return n
 }
 
 // Presence returns who subscribes to channel across the cluster, on a
@@ -163,15 +174,17 @@ func (s *Server) History(ctx context.Context, channel string, limit int) (protoc
 	return protocol.HistoryResult{Publications: hub.Publications(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
 }
 
-// Subscribe subscribes the target's connections on this node to channel
-// from the server side: each gets a subscribe push with the channel's
-// position, then the channel's publications, until it or the server
-// unsubscribes or the connection ends (a reconnected client is not
-// subscribed again). The channel needs a rule (the server decides who
-// subscribes, so the rule's subscribe list is not asked); the rule's
-// presence applies, and so does limits.max_subscriptions. It returns how
-// many connections it subscribed: ErrAlreadySubscribed or ErrLimitExceeded
-// when there were targets and none could be.
+// Subscribe subscribes the target's connections to channel from the
+// server side, on every node as Disconnect does: each gets a subscribe
+// push with the channel's position, then the channel's publications,
+// until it or the server unsubscribes or the connection ends (a
+// reconnected client is not subscribed again). The channel needs a rule
+// (the server decides who subscribes, so the rule's subscribe list is not
+// asked); the rule's presence applies, and so does
+// limits.max_subscriptions. It returns how many connections it subscribed
+// on this node: ErrAlreadySubscribed or ErrLimitExceeded when this node
+// had targets and none could be; ErrUnavailable when the broker could not
+// carry the message to the other nodes.
 func (s *Server) Subscribe(ctx context.Context, t Target, channel string) (int, error) {
 	if err := checkTarget(t); err != nil {
 		return 0, err
@@ -180,6 +193,20 @@ func (s *Server) Subscribe(ctx context.Context, t Target, channel string) (int, 
 	if rule == nil {
 		return 0, errNoRule.public()
 	}
+	n, e := s.subscribeHere(ctx, t, rule, channel, "")
+	if err := s.tellNodes(ctx, control{Op: opSubscribe, User: t.User, Client: t.Client, Channel: channel,
+		RequestID: requestIDFrom(ctx)}); err != nil {
+		return n, err
+	}
+	if n == 0 && e != nil {
+		return 0, e.public()
+	}
+	return n, nil
+}
+
+// subscribeHere subscribes the target's connections on this node; the
+// error is the first refusal, for when none could be subscribed.
+func (s *Server) subscribeHere(ctx context.Context, t Target, rule *policy.Rule, channel, origin string) (int, *cmdError) {
 	n, first := 0, (*cmdError)(nil)
 	for _, c := range s.targets(t) {
 		if e := c.subscribeFromServer(ctx, rule, channel); e != nil {
@@ -191,16 +218,14 @@ func (s *Server) Subscribe(ctx context.Context, t Target, channel string) (int, 
 		n++
 	}
 	s.log.Info("connections subscribed by the server", "event", "api_subscribe", "user", t.User, "client", t.Client,
-		"channel", channel, "connections", n, "request_id", requestIDFrom(ctx))
-	if n == 0 && first != nil {
-		return 0, first.public()
-	}
-	return n, nil
+		"channel", channel, "connections", n, "origin", origin, "request_id", requestIDFrom(ctx))
+	return n, first
 }
 
-// Unsubscribe ends the target's subscriptions to channel on this node,
-// whether the client or the server made them, with an unsubscribe push,
-// and returns how many it ended.
+// Unsubscribe ends the target's subscriptions to channel, on every node
+// as Disconnect does, whether the client or the server made them, with an
+// unsubscribe push, and returns how many it ended on this node
+// (ErrUnavailable when the broker could not carry the message).
 func (s *Server) Unsubscribe(ctx context.Context, t Target, channel string) (int, error) {
 	if err := checkTarget(t); err != nil {
 		return 0, err
@@ -208,6 +233,13 @@ func (s *Server) Unsubscribe(ctx context.Context, t Target, channel string) (int
 	if !protocol.ValidChannel(channel) {
 		return 0, errBadRequest("channel is not a valid channel name").public()
 	}
+	n := s.unsubscribeHere(ctx, t, channel, "")
+	return n, s.tellNodes(ctx, control{Op: opUnsubscribe, User: t.User, Client: t.Client, Channel: channel,
+		RequestID: requestIDFrom(ctx)})
+}
+
+// unsubscribeHere ends the target's subscriptions on this node.
+func (s *Server) unsubscribeHere(ctx context.Context, t Target, channel, origin string) int {
 	n := 0
 	for _, c := range s.targets(t) {
 		if c.drop1(channel) {
@@ -216,8 +248,8 @@ func (s *Server) Unsubscribe(ctx context.Context, t Target, channel string) (int
 		}
 	}
 	s.log.Info("connections unsubscribed by the server", "event", "api_unsubscribe", "user", t.User, "client", t.Client,
-		"channel", channel, "connections", n, "request_id", requestIDFrom(ctx))
-	return n, nil
+		"channel", channel, "connections", n, "origin", origin, "request_id", requestIDFrom(ctx))
+	return n
 }
 
 const reasonUnsubscribedByServer = "unsubscribed by the server"

@@ -84,6 +84,7 @@ for target in \
 	./hooks:FuzzVerifySignature \
 	.:FuzzWire \
 	.:FuzzWireCompressed \
+	.:FuzzDecodeControl \
 	.:FuzzAPI \
 	.:FuzzConsole \
 	.:FuzzExtensionOffer \
