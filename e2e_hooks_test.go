@@ -322,3 +322,27 @@ func TestHookRedirectNotFollowed(t *testing.T) {
 		t.Fatalf("redirect calls counted %v, want 1", v)
 	}
 }
+
+// Rotating the hooks' key: with hooks.previous_key set, every request is
+// signed with both keys, so a backend that still verifies with the old
+// key accepts it; once the old key is dropped, that backend refuses (and
+// the connect hook fails closed).
+func TestHookKeyRotation(t *testing.T) {
+	oldKey := testHookKey
+	b := newHookBackend(t, func(*http.Request, string, map[string]any) (int, string) { return 200, `{"result":"allow"}` })
+	newKey := []byte("hooks-test-signing-key-NEW-0123456789abcd")
+	rotating := startServer(t, edits(withHooks(b, hooks.HookConnect), func(c *Config) {
+		c.Hooks.Key, c.Hooks.PreviousKey = newKey, oldKey
+	}))
+	rotating.dial(t, token(t, "alice"))
+	if n := len(b.calls(hooks.HookConnect)); n != 1 || b.unsigned.Load() != 0 {
+		t.Fatalf("while rotating: %d connect calls, %d refused; want 1 and 0", n, b.unsigned.Load())
+	}
+	rotated := startServer(t, edits(withHooks(b, hooks.HookConnect), func(c *Config) { c.Hooks.Key = newKey }))
+	if _, resp, err := rotated.dialRaw(t, rotated.request(token(t, "alice")), wstest.Options{}); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("with only the new key, against a backend on the old one: %v, %+v; want 503", err, resp)
+	}
+	if b.unsigned.Load() != 1 {
+		t.Fatalf("%d requests refused by the backend, want 1", b.unsigned.Load())
+	}
+}

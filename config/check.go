@@ -28,6 +28,9 @@ func (l *loader) validate(f *File) {
 				l.secretProblem(f, fe.Reason)
 			case errors.As(e, &fe) && fe.Path == "hooks.key_env":
 				l.hooksKeyProblem(f)
+			case errors.As(e, &fe) && fe.Path == "hooks.previous_key_env" && f.Hooks.PreviousKeyFile != "":
+				l.add(l.exact("hooks.previous_key_file"), "hooks.previous_key_file", "the file holds %d bytes; the hooks' previous signing key needs at least %d",
+					len(f.Hooks.PreviousKey), hooks.MinKeyBytes)
 			case errors.As(e, &fe):
 				l.add(l.node(fe.Path), fe.Path, "%s", fe.Reason)
 			default:

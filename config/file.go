@@ -65,6 +65,10 @@ type Hooks struct {
 	settings.Hooks `yaml:",inline"`
 	KeyEnv         string `yaml:"key_env"`  // variable holding the signing key; default RAMPART_HOOKS_KEY
 	KeyFile        string `yaml:"key_file"` // file holding the signing key (instead of the variable)
+	// While rotating the key: where the key being retired is, which signs
+	// every request too until it is removed. No default: none.
+	PreviousKeyEnv  string `yaml:"previous_key_env"`  // variable holding the key being retired
+	PreviousKeyFile string `yaml:"previous_key_file"` // file holding the key being retired (instead of the variable)
 }
 
 // Compiled returns the server's settings from the file, with the secrets

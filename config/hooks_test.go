@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,5 +47,27 @@ func TestHooksSection(t *testing.T) {
 	}
 	if _, err := Parse("r.yaml", []byte("limits: { burst: 5 }\n"), []string{secret}); err != nil {
 		t.Fatalf("no hook, no key needed: %v", err)
+	}
+	// While rotating: the key being retired, from a variable or a file.
+	f, err = Parse("r.yaml", []byte("hooks: { previous_key_env: OLD_HOOKS_KEY, subscribe: { url: \"https://app.example.com/s\" } }\n"),
+		[]string{secret, "RAMPART_HOOKS_KEY=env-key-0123456789abcdef0123456789", "OLD_HOOKS_KEY=old-key-0123456789abcdef0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := f.Compiled().Settings().Hooks; string(h.PreviousKey) != "old-key-0123456789abcdef0123456789" {
+		t.Fatalf("previous key from the environment: %q", h.PreviousKey)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "old.key"), []byte("old-file-key-0123456789abcdef012345\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rotating := strings.Replace(src, "  key_file: hooks.key\n", "  key_file: hooks.key\n  previous_key_file: old.key\n", 1)
+	if err := os.WriteFile(path, []byte(rotating), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = Load(path, []string{secret}); err != nil {
+		t.Fatal(err)
+	}
+	if h := f.Compiled().Settings().Hooks; string(h.Key) != "file-key-0123456789abcdef0123456789" || string(h.PreviousKey) != "old-file-key-0123456789abcdef012345" {
+		t.Fatalf("keys from files: %q, %q", h.Key, h.PreviousKey)
 	}
 }

@@ -29,6 +29,7 @@ func (f *File) resolvePaths(dir string) {
 	fix(&f.API.KeysFile)
 	fix(&f.Metrics.KeysFile)
 	fix(&f.Hooks.KeyFile)
+	fix(&f.Hooks.PreviousKeyFile)
 	for i := range f.Auth.PublicKeyFiles {
 		fix(&f.Auth.PublicKeyFiles[i])
 	}
@@ -89,7 +90,9 @@ func (l *loader) apiKeys(f *File) {
 }
 
 // hooksKey reads the hooks' signing key, from the file when one is named,
-// else from the variable, when a hook is configured.
+// else from the variable, when a hook is configured; and the key being
+// retired, when hooks.previous_key_env or hooks.previous_key_file names
+// one.
 func (l *loader) hooksKey(f *File) {
 	h := &f.Hooks
 	if !h.Enabled() {
@@ -102,9 +105,25 @@ func (l *loader) hooksKey(f *File) {
 			return
 		}
 		h.Key = []byte(strings.TrimSpace(string(b)))
-		return
+	} else {
+		h.Key = []byte(l.env[h.KeyEnv])
 	}
-	h.Key = []byte(l.env[h.KeyEnv])
+	switch {
+	case h.PreviousKeyEnv != "" && h.PreviousKeyFile != "":
+		l.add(l.node("hooks.previous_key_file"), "hooks.previous_key_file", "give hooks.previous_key_env or hooks.previous_key_file, not both")
+	case h.PreviousKeyFile != "":
+		b, err := os.ReadFile(h.PreviousKeyFile)
+		if err != nil {
+			l.add(l.node("hooks.previous_key_file"), "hooks.previous_key_file", "cannot read the key file: %s", errors.Unwrap(err))
+			return
+		}
+		h.PreviousKey = []byte(strings.TrimSpace(string(b)))
+	case h.PreviousKeyEnv != "":
+		if h.PreviousKey = []byte(l.env[h.PreviousKeyEnv]); len(h.PreviousKey) == 0 {
+			l.add(l.node("hooks.previous_key_env"), "hooks.previous_key_env", "%s is not set: name the variable that holds the key being retired, "+
+				"or remove hooks.previous_key_env once every backend verifies with the new key", h.PreviousKeyEnv)
+		}
+	}
 }
 
 // metricsKeys reads the keys /metrics asks for, as apiKeys does.

@@ -42,8 +42,23 @@ var (
 
 // Sign returns the Rampart-Signature value for body sent at t.
 func Sign(key, body []byte, t time.Time) string {
+	return SignKeys([][]byte{key}, body, t)
+}
+
+// SignKeys returns the Rampart-Signature value for body sent at t with one
+// v1 value per key, in order, empty keys skipped: while a key is rotated,
+// the server signs with the new key and the one being retired, and a
+// backend verifies with whichever it has (VerifySignature accepts the
+// header when any v1 value matches its key).
+func SignKeys(keys [][]byte, body []byte, t time.Time) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac(key, ts, body))
+	out := "t=" + ts
+	for _, k := range keys {
+		if len(k) > 0 {
+			out += ",v1=" + hex.EncodeToString(mac(k, ts, body))
+		}
+	}
+	return out
 }
 
 func mac(key []byte, ts string, body []byte) []byte {

@@ -90,6 +90,28 @@ func TestVerifySignatureReasons(t *testing.T) {
 	}
 }
 
+// While a key is rotated, SignKeys signs with both: a backend verifies
+// with either; with neither, it refuses; an empty key adds nothing.
+func TestSignKeysForRotation(t *testing.T) {
+	body, now := []byte(`{"user":"u"}`), time.Unix(1_800_000_000, 0)
+	newKey, oldKey := []byte(strings.Repeat("n", 32)), []byte(strings.Repeat("o", 32))
+	h := hooks.SignKeys([][]byte{newKey, oldKey}, body, now)
+	if n := strings.Count(h, ",v1="); n != 2 {
+		t.Fatalf("%q has %d v1 values, want 2", h, n)
+	}
+	for _, k := range [][]byte{newKey, oldKey} {
+		if err := hooks.VerifySignature(h, body, k, now); err != nil {
+			t.Fatalf("verifying with %q: %v", k[:1], err)
+		}
+	}
+	if err := hooks.VerifySignature(h, body, []byte(strings.Repeat("x", 32)), now); !errors.Is(err, hooks.ErrBadSignature) {
+		t.Fatalf("another key: %v", err)
+	}
+	if got, want := hooks.SignKeys([][]byte{newKey, nil}, body, now), hooks.Sign(newKey, body, now); got != want {
+		t.Fatalf("an empty previous key: %q, want %q", got, want)
+	}
+}
+
 // testdata/signed.json is a request Sign made, which the JavaScript
 // helper's tests verify too: both sides agree on the same bytes.
 func TestGoldenSignature(t *testing.T) {

@@ -29,6 +29,11 @@ type Hooks struct {
 
 	// Key signs every request (HMAC-SHA256, at least 32 bytes).
 	Key []byte `yaml:"-"`
+	// PreviousKey, while the key is being rotated, signs every request as
+	// well, as a second v1 value of the signature header, so that each
+	// backend may verify with either key until it has moved to Key; empty:
+	// none. At least 32 bytes when set.
+	PreviousKey []byte `yaml:"-"`
 	// HTTPClient makes the calls (a custom transport for a private CA);
 	// nil: the caller's own. Redirects are never followed, whatever its
 	// CheckRedirect says.
@@ -87,6 +92,7 @@ func (h *Hooks) defaults() {
 
 func (h *Hooks) clone() {
 	h.Key = slices.Clone(h.Key)
+	h.PreviousKey = slices.Clone(h.PreviousKey)
 	h.Notify.Events = slices.Clone(h.Notify.Events)
 }
 
@@ -133,6 +139,9 @@ func (h *Hooks) check(p *problems) {
 	}
 	if h.Enabled() && len(h.Key) < minHookKeyBytes {
 		p.add("hooks.key_env", "the hooks' signing key needs at least %d bytes, not %d", minHookKeyBytes, len(h.Key))
+	}
+	if n := len(h.PreviousKey); h.Enabled() && n > 0 && n < minHookKeyBytes {
+		p.add("hooks.previous_key_env", "the hooks' previous signing key needs at least %d bytes, not %d", minHookKeyBytes, n)
 	}
 }
 

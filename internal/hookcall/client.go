@@ -192,7 +192,7 @@ func (c *Client) post(ctx context.Context, name string, h *settings.Hooks, url, 
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set(hooks.HookHeader, name)
-	hreq.Header.Set(hooks.SignatureHeader, hooks.Sign(h.Key, body, time.Now()))
+	hreq.Header.Set(hooks.SignatureHeader, hooks.SignKeys([][]byte{h.Key, h.PreviousKey}, body, time.Now()))
 	if rid != "" {
 		hreq.Header.Set("X-Request-Id", rid)
 	}
