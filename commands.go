@@ -107,7 +107,8 @@ func (c *conn) admit() *cmdError {
 	}
 	c.rateDenied++
 	if c.rateDenied > c.s.st().cfg.Limits.RateLimitAbuseThreshold {
-		c.svc.log.Warn("rate limit abuse", "event", "limit_hit", "limit", "rate_abuse", "request_id", c.requestID, "client", c.id, "ip", c.ip)
+		c.svc.log.Warn("rate limit abuse", "event", "limit_hit", "limit", "rate_abuse", "request_id", c.requestID, "client", c.id,
+			"user", c.identityClaims().Subject, "ip", c.ip)
 		c.closeWith(protocol.CloseRateLimitAbuse, protocol.CloseCodes[protocol.CloseRateLimitAbuse])
 	}
 	c.svc.metrics.RateLimited.WithLabelValues("command").Inc()
@@ -171,7 +172,8 @@ func (c *conn) violate(now time.Time) {
 	}
 	c.violations++
 	if c.violations > c.s.st().cfg.Limits.MaxViolations {
-		c.svc.log.Warn("too many violations", "event", "limit_hit", "limit", "violations", "request_id", c.requestID, "client", c.id, "ip", c.ip)
+		c.svc.log.Warn("too many violations", "event", "limit_hit", "limit", "violations", "request_id", c.requestID, "client", c.id,
+			"user", c.identityClaims().Subject, "ip", c.ip)
 		c.closeWith(protocol.ClosePolicyViolation, protocol.CloseCodes[protocol.ClosePolicyViolation])
 	}
 }

@@ -208,7 +208,7 @@ func (c *conn) enqueue(f frame) bool {
 			return false // a control frame (ping, pong) is not worth a close
 		}
 		c.svc.metrics.QueueDrops.WithLabelValues("slow_consumer").Inc()
-		c.svc.log.Warn("slow consumer", "event", "slow_consumer", "client", c.id, "ip", c.ip, "request_id", c.requestID)
+		c.svc.log.Warn("slow consumer", "event", "slow_consumer", "client", c.id, "user", c.identityClaims().Subject, "ip", c.ip, "request_id", c.requestID)
 		c.closeWith(protocol.CloseSlowConsumer, protocol.CloseCodes[protocol.CloseSlowConsumer])
 		return false
 	}

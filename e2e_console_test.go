@@ -204,6 +204,12 @@ func TestConsoleCSRF(t *testing.T) {
 	// A login from another site is refused too (login CSRF).
 	resp, body = cs.post(t, "/console/api/login", `{"key":"`+consoleKey+`"}`, nil, func(h http.Header) { h.Set("Origin", "http://evil.example") })
 	expectAPIError(t, resp, body, http.StatusForbidden, protocol.CodeForbidden)
+	// Each refusal is a security event: two wrong CSRF tokens, five
+	// requests from elsewhere (the login among them).
+	counts := cs.s.console.Events().Counts()
+	if counts["csrf"] != 2 || counts["origin"] != 5 {
+		t.Fatalf("console refusals counted %v, want csrf 2 and origin 5", counts)
+	}
 }
 
 func TestConsoleLoginRateLimited(t *testing.T) {

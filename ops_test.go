@@ -147,10 +147,10 @@ func TestAuditLog(t *testing.T) {
 	logs.find(t, "connection_closed", map[string]any{"user": "alice", "code": 1008, "duration_ms": nil, "messages_in": nil, "messages_out": nil, "reason": nil})
 	logs.find(t, "authz_denied", map[string]any{"user": "alice", "action": "subscribe"})
 	logs.find(t, "token_refreshed", map[string]any{"user": "alice"})
-	logs.find(t, "limit_hit", map[string]any{"limit": "violations", "client": a.welcome.Client})
+	logs.find(t, "limit_hit", map[string]any{"limit": "violations", "client": a.welcome.Client, "user": "alice"})
 	logs.find(t, "publish_audit", map[string]any{"channel": "audited:x", "user": "alice", "bytes": nil})
 	logs.find(t, "token_expired", map[string]any{"user": "bob"})
-	logs.find(t, "slow_consumer", map[string]any{"client": slow.welcome.Client})
+	logs.find(t, "slow_consumer", map[string]any{"client": slow.welcome.Client, "user": "sam"})
 	logs.find(t, "api_refused", map[string]any{"status": 401, "code": "unauthorized"})
 
 	all := logs.text()

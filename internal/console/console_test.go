@@ -56,6 +56,9 @@ func TestClassifyKeepsNoSecrets(t *testing.T) {
 		{"handshake_rejected", map[string]string{"code": "unavailable", "reason": "connect hook failed: dial " + secret}, "unavailable", "connect hook failed"},
 		{"hook_denied", map[string]string{"code": "forbidden", "reason": "publish hook denied"}, "hook_denied", "publish hook denied"},
 		{"slow_consumer", map[string]string{"client": "c1"}, "slow_consumer", ""},
+		{"console_refused", map[string]string{"status": "401", "code": "unauthorized", "reason": "no console session"}, "console_login", "console request without a session"},
+		{"console_refused", map[string]string{"status": "403", "code": "csrf_failed", "reason": "csrf token missing or wrong"}, "csrf", "console csrf token missing or wrong"},
+		{"console_refused", map[string]string{"status": "403", "code": "forbidden", "reason": "cross-origin console request"}, "origin", "cross-origin console request"},
 	}
 	for _, tt := range tests {
 		e, ok := classify(tt.event, tt.attrs)
@@ -71,6 +74,9 @@ func TestClassifyKeepsNoSecrets(t *testing.T) {
 	}
 	if _, ok := classify("api_refused", map[string]string{"status": "404"}); ok {
 		t.Error("a 404 of the API is not a security event")
+	}
+	if _, ok := classify("console_refused", map[string]string{"status": "503", "code": "unavailable"}); ok {
+		t.Error("a console call the server could not serve is not a security event")
 	}
 	long, _ := classify("handshake_rejected", map[string]string{"code": "origin_refused", "origin": strings.Repeat("x", 5000)})
 	if len(long.Detail) > maxField {

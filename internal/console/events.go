@@ -63,6 +63,18 @@ func classify(event string, a map[string]string) (Event, bool) {
 		e.Reason, e.Code, e.Detail = "api_key", "unauthorized", "missing or invalid API key on "+a["path"]
 	case "console_login_failed":
 		e.Reason, e.Code, e.Detail = "console_login", a["code"], a["reason"]
+	case "console_refused": // the console's own answers: fixed phrases
+		switch {
+		case a["status"] == "401":
+			e.Reason, e.Detail = "console_login", "console request without a session"
+		case a["code"] == "csrf_failed":
+			e.Reason, e.Detail = "csrf", "console csrf token missing or wrong"
+		case a["status"] == "403":
+			e.Reason, e.Detail = "origin", "cross-origin console request"
+		default:
+			return Event{}, false
+		}
+		e.Code = a["code"]
 	case "console_login", "console_logout", "console_disconnect", "console_drain":
 		e.Reason, e.User, e.Detail = "admin_action", a["admin"], a["detail"]
 	default:
@@ -212,7 +224,7 @@ func (t *tap) Enabled(ctx context.Context, l slog.Level) bool {
 // watched are the log events the tap reads; the others pass untouched.
 var watched = map[string]bool{
 	"handshake_rejected": true, "limit_hit": true, "token_expired": true, "slow_consumer": true,
-	"panic": true, "hook_denied": true, "api_refused": true, "console_login_failed": true, "console_login": true,
+	"panic": true, "hook_denied": true, "api_refused": true, "console_login_failed": true, "console_refused": true, "console_login": true,
 	"console_logout": true, "console_disconnect": true, "console_drain": true,
 }
 
