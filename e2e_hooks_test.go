@@ -346,3 +346,28 @@ func TestHookKeyRotation(t *testing.T) {
 		t.Fatalf("%d requests refused by the backend, want 1", b.unsigned.Load())
 	}
 }
+
+// With channels, the subscribe and publish hooks are asked only about the
+// channels their globs match: the others go by the channel rules alone,
+// with no call to the backend.
+func TestHookChannelsFilter(t *testing.T) {
+	b := newHookBackend(t, func(_ *http.Request, _ string, body map[string]any) (int, string) {
+		return 200, `{"result":"deny","code":"forbidden"}`
+	})
+	srv := startServer(t, edits(withHooks(b, hooks.HookSubscribe, hooks.HookPublish), func(c *Config) {
+		c.Hooks.Subscribe.Channels = []string{"chat:guarded-*"}
+		c.Hooks.Publish.Channels = []string{"chat:guarded-*", "chat:moderated"}
+	}))
+	c := srv.dial(t, token(t, "u1"))
+	c.subscribe("chat:open")
+	c.ok("publish", `"channel":"chat:open","data":{"n":1}`)
+	if n := len(b.calls(hooks.HookSubscribe)) + len(b.calls(hooks.HookPublish)); n != 0 {
+		t.Fatalf("%d hook calls for a channel no glob matches, want 0", n)
+	}
+	c.fails("subscribe", `"channel":"chat:guarded-1"`, "forbidden")
+	c.fails("publish", `"channel":"chat:moderated","data":{"n":2}`, "forbidden")
+	if s, p := b.calls(hooks.HookSubscribe), b.calls(hooks.HookPublish); len(s) != 1 || len(p) != 1 ||
+		s[0].body["channel"] != "chat:guarded-1" || p[0].body["channel"] != "chat:moderated" {
+		t.Fatalf("hook calls: subscribe %v, publish %v; want one each, for the matching channels", s, p)
+	}
+}

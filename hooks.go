@@ -93,7 +93,7 @@ func (s *Server) connectHook(w http.ResponseWriter, r *http.Request, h *handshak
 // subscribeHook asks the subscribe hook, after the channel rules allowed
 // it, whether c may subscribe to channel.
 func (c *conn) subscribeHook(channel string) *cmdError {
-	if c.s.st().cfg.Hooks.Subscribe.URL == "" { // checked here: no call, no allocation, when off
+	if !c.s.st().cfg.Hooks.Subscribe.Asks(channel) { // checked here: no call, no allocation, when off or not this channel's
 		return nil
 	}
 	id, rid := c.identity(), c.s.newRequestID()
@@ -107,7 +107,7 @@ func (c *conn) subscribeHook(channel string) *cmdError {
 // payload checks allowed data, whether c may publish it, and returns what
 // to publish: data, or the backend's replacement, checked again.
 func (c *conn) publishHook(rule *policy.Rule, channel string, data jsontext.Value) (jsontext.Value, *cmdError) {
-	if c.s.st().cfg.Hooks.Publish.URL == "" {
+	if !c.s.st().cfg.Hooks.Publish.Asks(channel) {
 		return data, nil
 	}
 	id, rid := c.identity(), c.s.newRequestID()

@@ -102,6 +102,7 @@ var keyDocs = map[string]string{
 	"settings.Cookie.Name":                    "empty: cookie authentication off",
 	"settings.FieldError":                     "FieldError is one problem with a setting.",
 	"settings.Hook":                           "Hook is one deciding hook.",
+	"settings.Hook.Channels":                  "Channels, for the subscribe and publish hooks: the hook is asked only about channels matching one of these globs (* matches one or more characters); empty: every channel. The connect hook has none.",
 	"settings.Hook.OnError":                   "OnError is what a failed call (error, timeout, non-2xx, invalid reply, too many calls in flight) decides: deny (default: fail closed, the client gets unavailable) or allow (fail open: the backend's check is skipped while it is down).",
 	"settings.Hook.URL":                       "the backend's endpoint; empty: the hook is off",
 	"settings.Hooks":                          "Hooks configures the calls Rampart makes to the application's backend: connect, subscribe and publish decide (allow, deny, enrich, replace); notify reports connects and disconnects.",

@@ -132,6 +132,16 @@ func compile(r Rule) (compiled, error) {
 	return c, nil
 }
 
+// CheckGlob reports why p is not a channel glob (a pattern without
+// {sub}: * matches one or more characters, every other character is one a
+// channel name may hold), or nil.
+func CheckGlob(p string) error {
+	if strings.Contains(p, SubPlaceholder) {
+		return fmt.Errorf("%s has no user here", SubPlaceholder)
+	}
+	return checkPattern(p)
+}
+
 func checkPattern(p string) error {
 	if p == "" {
 		return errors.New("pattern is empty")

@@ -1,11 +1,14 @@
 package settings
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/rampart-rt/rampart/policy"
 )
 
 // Hooks configures the calls Rampart makes to the application's backend:
@@ -48,6 +51,27 @@ type Hook struct {
 	// client gets unavailable) or allow (fail open: the backend's check is
 	// skipped while it is down).
 	OnError string `yaml:"on_error"`
+	// Channels, for the subscribe and publish hooks: the hook is asked only
+	// about channels matching one of these globs (* matches one or more
+	// characters); empty: every channel. The connect hook has none.
+	Channels []string `yaml:"channels"`
+}
+
+// Asks reports whether the hook is asked about channel: it is on, and
+// channel matches one of its globs, if it has any.
+func (h *Hook) Asks(channel string) bool {
+	if h.URL == "" {
+		return false
+	}
+	if len(h.Channels) == 0 {
+		return true
+	}
+	for _, p := range h.Channels {
+		if policy.Glob(p, channel) {
+			return true
+		}
+	}
+	return false
 }
 
 // Notify configures the connect and disconnect notifications: sent in
@@ -94,6 +118,9 @@ func (h *Hooks) clone() {
 	h.Key = slices.Clone(h.Key)
 	h.PreviousKey = slices.Clone(h.PreviousKey)
 	h.Notify.Events = slices.Clone(h.Notify.Events)
+	h.Subscribe.Channels = slices.Clone(h.Subscribe.Channels)
+	h.Publish.Channels = slices.Clone(h.Publish.Channels)
+	h.Connect.Channels = slices.Clone(h.Connect.Channels)
 }
 
 // minHookKeyBytes is hooks.MinKeyBytes (settings does not import hooks).
@@ -107,6 +134,14 @@ func (h *Hooks) check(p *problems) {
 		h.checkURL(p, "hooks."+k.name+".url", k.hook.URL)
 		if k.hook.OnError != OnErrorDeny && k.hook.OnError != OnErrorAllow {
 			p.add("hooks."+k.name+".on_error", "must be deny or allow, not %q", k.hook.OnError)
+		}
+		if k.name == "connect" && len(k.hook.Channels) > 0 {
+			p.add("hooks.connect.channels", "the connect hook is asked about connections, not channels: remove it")
+		}
+		for i, g := range k.hook.Channels {
+			if err := policy.CheckGlob(g); err != nil {
+				p.add(fmt.Sprintf("hooks.%s.channels[%d]", k.name, i), "%v", err)
+			}
 		}
 	}
 	h.checkURL(p, "hooks.notify.url", h.Notify.URL)
