@@ -37,6 +37,21 @@ func silentServer(t *testing.T) (url string, conns <-chan *gws.Conn, frames <-ch
 	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws", ch, h.frames
 }
 
+// dialQuick dials url with a static token and a backoff of 10 to 20 ms,
+// recording states in seen; the client is closed when the test ends.
+func dialQuick(t *testing.T, url string, seen *states) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctxFor(t), client.Config{
+		URL: url, Token: staticToken("t"), OnState: seen.record,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 type recordingHandler struct {
 	gws.BuiltinEventHandler
 	frames chan string
@@ -53,14 +68,7 @@ func (h *recordingHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
 func TestPendingCallFailsOnDrop(t *testing.T) {
 	url, conns, frames := silentServer(t)
 	var seen states
-	c, err := client.Dial(ctxFor(t), client.Config{
-		URL: url, Token: staticToken("t"), OnState: seen.record,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	defer c.Close()
+	c := dialQuick(t, url, &seen)
 	ws := <-conns
 	errc := make(chan error, 1)
 	go func() { errc <- c.Ping(context.Background()) }()

@@ -55,14 +55,7 @@ func TestSilentServerCountsAsLost(t *testing.T) {
 	t.Parallel()
 	url, conns := quietServer(t, false)
 	var seen states
-	c, err := client.Dial(ctxFor(t), client.Config{
-		URL: url, Token: staticToken("t"), OnState: seen.record,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	defer c.Close()
+	c := dialQuick(t, url, &seen)
 	first := <-conns
 	if w := c.Welcome(); w.PingInterval != 200*time.Millisecond || w.PongTimeout != 200*time.Millisecond {
 		t.Fatalf("Welcome: ping %v, pong %v; want 200ms each", w.PingInterval, w.PongTimeout)

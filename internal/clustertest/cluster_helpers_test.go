@@ -139,6 +139,15 @@ func natsBroker(url, prefix string) string {
 	return fmt.Sprintf("{type: nats, nats: {url: %q, prefix: %s}}", url, prefix)
 }
 
+// brokerKinds gives each shared broker's configuration by name: the
+// package's Redis, and a NATS server of the test's own.
+func brokerKinds() map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"redis": func(*testing.T) string { return redisBroker() },
+		"nats":  func(t *testing.T) string { return natsBroker(startNATS(t), "rt"+randomID()) },
+	}
+}
+
 func configYAML(brokerYAML string, l limits) string {
 	return fmt.Sprintf(`listen: "127.0.0.1:0"
 origins: { allow: [], allow_missing: true }

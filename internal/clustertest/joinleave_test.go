@@ -128,11 +128,7 @@ func (c *conn) pushesBeforePong() []jlPush {
 // as a bounded number of pushes.
 func TestJoinLeaveAcrossNodes(t *testing.T) {
 	t.Parallel()
-	brokers := map[string]func(t *testing.T) string{
-		"redis": func(*testing.T) string { return redisBroker() },
-		"nats":  func(t *testing.T) string { return natsBroker(startNATS(t), "rt"+randomID()) },
-	}
-	for name, brokerYAML := range brokers {
+	for name, brokerYAML := range brokerKinds() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			nodes := startNodes(t, 2, joinLeaveConfig(brokerYAML(t)))

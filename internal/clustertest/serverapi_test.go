@@ -67,11 +67,7 @@ func (c *conn) closeCode() int {
 // connections of the node called.
 func TestServerAPIActsOnEveryNode(t *testing.T) {
 	t.Parallel()
-	brokers := map[string]func(t *testing.T) string{
-		"redis": func(*testing.T) string { return redisBroker() },
-		"nats":  func(t *testing.T) string { return natsBroker(startNATS(t), "rt"+randomID()) },
-	}
-	for name, brokerYAML := range brokers {
+	for name, brokerYAML := range brokerKinds() {
 		t.Run(name, func(t *testing.T) {
 			nodes := startNodes(t, 2, apiConfig(t, brokerYAML(t)))
 			user := "api-" + randomID()
