@@ -123,7 +123,9 @@ func (s *Server) tellNodes(ctx context.Context, m control) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, brokerTimeout)
+	// Not cut short by the caller's cancellation (an HTTP client that hung
+	// up): this node has acted, and the others must hear of it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), brokerTimeout)
 	defer cancel()
 	if _, err := s.broker.Publish(ctx, controlChannel, data, "", "", broker.PublishOptions{}); err != nil {
 		s.brokerFailed("control", err)
