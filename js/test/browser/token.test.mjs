@@ -30,7 +30,10 @@ test('expired tokens are renewed without losing messages', withPages('token rene
       const text = `msg ${i} from ${name}`;
       await say(from, text);
       sent.push(text);
-      await new Promise((r) => setTimeout(r, 700));
+      // A pace that leaves room in the dev server's 50 commands a minute
+      // (burst 10) for the renewals too: a 3-second token is renewed every
+      // 1.5 s, and each renewal is a command.
+      await new Promise((r) => setTimeout(r, 1000));
     }
     await waitForTexts(a, sent);
     await waitForTexts(b, sent);
