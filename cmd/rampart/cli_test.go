@@ -151,7 +151,11 @@ func TestCompletionScripts(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q, %d bytes", code, stderr, len(script))
 			}
 			for _, c := range commandList() {
-				for _, word := range append(flagNames(c), c.name) {
+				words := append(flagNames(c), c.name)
+				for _, values := range c.flagValues {
+					words = append(words, values...)
+				}
+				for _, word := range words {
 					if shell == "fish" && strings.HasPrefix(word, "--") {
 						word = "-l " + word[2:] // complete -l NAME
 					}
@@ -197,6 +201,10 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"rampart", "completion", ""}, "bash zsh fish"},
 		{[]string{"rampart", "help", "he"}, "healthcheck help"},
 		{[]string{"rampart", "serve", "--config", ""}, ""},
+		{[]string{"rampart", "audit", "ws://127.0.0.1:1/ws", "--profile", ""}, "rampart socketio centrifugo"},
+		{[]string{"rampart", "audit", "--fail-on", "m"}, "medium"},
+		{[]string{"rampart", "bench", "--mode", "h"}, "handshake"},
+		{[]string{"rampart", "bench", "--mode", "idle", "--"}, "--channel --channel-per-conn --channels --concurrency --conns --drain --duration --first --handshakes --label --loops --mode --p99-limit --procs --rate --rate-max --rate-step --role --secret-env --server-pid --size --sources --subscribers --timeout --url --users --help"},
 	}
 	for _, tc := range cases {
 		// COMP_WORDS and COMP_CWORD as bash sets them for complete -F.

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/rampart-rt/rampart/internal/audit"
+	"github.com/rampart-rt/rampart/internal/bench"
 )
 
 // command is one subcommand: what its help says, how its flags are
@@ -25,7 +28,10 @@ type command struct {
 	// flagSet defines the flags on a fresh set, with destinations the
 	// caller does not read; nil for a command without flags.
 	flagSet func() *flag.FlagSet
-	run     func(args []string, stdout, stderr io.Writer) int
+	// flagValues are the values completion offers after a flag that takes
+	// one of a few words, by flag name.
+	flagValues map[string][]string
+	run        func(args []string, stdout, stderr io.Writer) int
 }
 
 var shells = []string{"bash", "zsh", "fish"}
@@ -47,10 +53,12 @@ func commandList() []command {
 			summary: "validate a configuration; exit 1 with the line and the reason", run: checkConfig},
 		{name: "audit", synopsis: "ws[s]://HOST[:PORT]/PATH [--token T] [--origin O] [--profile P] [--json|--sarif] [--dry-run]", args: 1,
 			summary: "probe any WebSocket endpoint from outside as an attacker would; exit 1 on findings, 3 if it cannot connect (docs/audit.md)",
-			flagSet: func() *flag.FlagSet { fs, _, _ := auditFlags(); return fs }, run: auditCmd},
+			flagSet: func() *flag.FlagSet { fs, _, _ := auditFlags(); return fs }, run: auditCmd,
+			flagValues: map[string][]string{"profile": audit.ProfileNames, "fail-on": audit.FailOnValues}},
 		{name: "bench", synopsis: "--mode idle|fanout|ramp|handshake [--url ws://127.0.0.1:8080/ws]",
 			summary: "loopback load generator, one JSON line per run (see docs/performance.md)",
-			flagSet: func() *flag.FlagSet { fs, _, _ := benchFlags(); return fs }, run: benchCmd},
+			flagSet: func() *flag.FlagSet { fs, _, _ := benchFlags(); return fs }, run: benchCmd,
+			flagValues: map[string][]string{"mode": bench.Modes()}},
 		{name: "healthcheck", synopsis: "[--url URL] [--timeout 2s]",
 			summary: "probe /healthz; exit 0 if it answers 200, else 1",
 			flagSet: func() *flag.FlagSet { fs, _, _ := healthcheckFlags(); return fs }, run: healthcheck},

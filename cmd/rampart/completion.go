@@ -47,6 +47,27 @@ func flagsOf(c command) []completionFlag {
 	return append(out, completionFlag{"help", "print this command's help", false})
 }
 
+// valueFlags lists c's flags that take one of a few words, in its flag
+// set's order, with their words.
+func valueFlags(c command) []struct {
+	name  string
+	words []string
+} {
+	var out []struct {
+		name  string
+		words []string
+	}
+	for _, f := range flagsOf(c) {
+		if w := c.flagValues[f.name]; len(w) > 0 {
+			out = append(out, struct {
+				name  string
+				words []string
+			}{f.name, w})
+		}
+	}
+	return out
+}
+
 func flagWords(c command) string {
 	var words []string
 	for _, f := range flagsOf(c) {
@@ -56,8 +77,9 @@ func flagWords(c command) string {
 }
 
 // writeBash writes a function for bash's complete -F: commands first,
-// then flags (after a "-") or the command's argument words; anything
-// else falls back to file names.
+// then a flag's words (after a flag that takes one of a few), flags
+// (after a "-") or the command's argument words; anything else falls back
+// to file names.
 func writeBash(w io.Writer) {
 	var names []string
 	for _, c := range commandList() {
@@ -71,14 +93,24 @@ _rampart() {
         COMPREPLY=($(compgen -W %q -- "$cur"))
         return 0
     fi
-    local flags="" args=""
+    local flags="" args="" values="" prev=${COMP_WORDS[COMP_CWORD-1]}
     case ${COMP_WORDS[1]} in
 `, strings.Join(names, " "))
 	for _, c := range commandList() {
-		fmt.Fprintf(w, "        %s) flags=%q; args=%q ;;\n", c.name, flagWords(c), strings.Join(c.words(), " "))
+		fmt.Fprintf(w, "        %s) flags=%q; args=%q", c.name, flagWords(c), strings.Join(c.words(), " "))
+		if vf := valueFlags(c); len(vf) > 0 {
+			fmt.Fprint(w, "\n            case $prev in\n")
+			for _, f := range vf {
+				fmt.Fprintf(w, "                --%s) values=%q ;;\n", f.name, strings.Join(f.words, " "))
+			}
+			fmt.Fprint(w, "            esac")
+		}
+		fmt.Fprint(w, " ;;\n")
 	}
 	fmt.Fprint(w, `    esac
-    if [[ $cur == -* ]]; then
+    if [[ -n $values ]]; then
+        COMPREPLY=($(compgen -W "$values" -- "$cur"))
+    elif [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$flags" -- "$cur"))
     elif [[ -n $args && $COMP_CWORD -eq 2 ]]; then
         COMPREPLY=($(compgen -W "$args" -- "$cur"))
@@ -98,7 +130,7 @@ func zshQuote(name, description string) string {
 
 func writeZsh(w io.Writer) {
 	fmt.Fprint(w, "#compdef rampart\n# zsh completion for rampart: source <(rampart completion zsh), or save as _rampart in $fpath\n")
-	fmt.Fprint(w, "_rampart() {\n  local -a commands flags args\n  commands=(\n")
+	fmt.Fprint(w, "_rampart() {\n  local -a commands flags args values\n  commands=(\n")
 	for _, c := range commandList() {
 		fmt.Fprintf(w, "    %s\n", zshQuote(c.name, c.summary))
 	}
@@ -108,10 +140,20 @@ func writeZsh(w io.Writer) {
 		for _, f := range flagsOf(c) {
 			fmt.Fprint(w, " "+zshQuote("--"+f.name, f.usage))
 		}
-		fmt.Fprintf(w, " )\n      args=(%s) ;;\n", strings.Join(c.words(), " "))
+		fmt.Fprintf(w, " )\n      args=(%s)", strings.Join(c.words(), " "))
+		if vf := valueFlags(c); len(vf) > 0 {
+			fmt.Fprint(w, "\n      case $words[CURRENT-1] in\n")
+			for _, f := range vf {
+				fmt.Fprintf(w, "        --%s) values=(%s) ;;\n", f.name, strings.Join(f.words, " "))
+			}
+			fmt.Fprint(w, "      esac")
+		}
+		fmt.Fprint(w, " ;;\n")
 	}
 	fmt.Fprint(w, `  esac
-  if [[ $PREFIX == -* ]]; then
+  if (( ${#values} > 0 )); then
+    compadd -a values
+  elif [[ $PREFIX == -* ]]; then
     _describe 'flag' flags
   elif (( CURRENT == 3 && ${#args} > 0 )); then
     compadd -a args
@@ -142,7 +184,9 @@ func writeFish(w io.Writer) {
 		cond := fishQuote("__fish_seen_subcommand_from " + c.name)
 		for _, f := range flagsOf(c) {
 			value := ""
-			if f.takesValue {
+			if words := c.flagValues[f.name]; len(words) > 0 {
+				value = " -x -a " + fishQuote(strings.Join(words, " "))
+			} else if f.takesValue {
 				value = " -r -F"
 			}
 			fmt.Fprintf(w, "complete -c rampart -n %s -l %s%s -d %s\n", cond, f.name, value, fishQuote(f.usage))

@@ -91,6 +91,9 @@ func (s Severity) String() string {
 	return [...]string{"none", "low", "medium", "high"}[s]
 }
 
+// FailOnValues are the values --fail-on takes, highest first.
+var FailOnValues = []string{"high", "medium", "low", "none"}
+
 // ParseSeverity reads a --fail-on value.
 func ParseSeverity(s string) (Severity, error) {
 	for v := SevNone; v <= SevHigh; v++ {

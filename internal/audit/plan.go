@@ -30,6 +30,9 @@ var profiles = map[string][]check{
 	"centrifugo": centrifugoChecks,
 }
 
+// ProfileNames are the values --profile takes.
+var ProfileNames = []string{"rampart", "socketio", "centrifugo"}
+
 // plan is the list of checks for profile, in the order they run: the
 // generic ones, the profile's, then the bursts (which may leave the server
 // limiting this address) and the idle connection.
@@ -42,7 +45,7 @@ func plan(profile string) []check {
 // All returns every check of every profile, for docs and tests.
 func allChecks() []check {
 	out := plan("")
-	for _, p := range []string{"rampart", "socketio", "centrifugo"} {
+	for _, p := range ProfileNames {
 		out = append(out, profiles[p]...)
 	}
 	return out

@@ -37,6 +37,9 @@ const (
 
 var modes = []string{ModeIdle, ModeFanout, ModeRamp, ModeHandshake}
 
+// Modes returns the values --mode takes.
+func Modes() []string { return slices.Clone(modes) }
+
 // Options is one run. The command line of `rampart bench` sets every field;
 // Validate says which are out of range, naming the flag.
 type Options struct {
