@@ -47,25 +47,36 @@ func flagsOf(c command) []completionFlag {
 	return append(out, completionFlag{"help", "print this command's help", false})
 }
 
-// valueFlags lists c's flags that take one of a few words, in its flag
-// set's order, with their words.
-func valueFlags(c command) []struct {
+// valueFlag is a flag that takes one of a few words.
+type valueFlag struct {
 	name  string
 	words []string
-} {
-	var out []struct {
-		name  string
-		words []string
-	}
+}
+
+// valueFlags lists c's value flags, in its flag set's order.
+func valueFlags(c command) []valueFlag {
+	var out []valueFlag
 	for _, f := range flagsOf(c) {
 		if w := c.flagValues[f.name]; len(w) > 0 {
-			out = append(out, struct {
-				name  string
-				words []string
-			}{f.name, w})
+			out = append(out, valueFlag{f.name, w})
 		}
 	}
 	return out
+}
+
+// writeValueCase writes, for a command with value flags, a shell case on
+// subject (the word before the cursor) that sets values to the words of
+// the flag it names, each list as list writes it; nothing otherwise.
+func writeValueCase(w io.Writer, c command, indent, subject string, list func(words []string) string) {
+	vf := valueFlags(c)
+	if len(vf) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%scase %s in\n", indent, subject)
+	for _, f := range vf {
+		fmt.Fprintf(w, "%s    --%s) values=%s ;;\n", indent, f.name, list(f.words))
+	}
+	fmt.Fprintf(w, "%sesac", indent)
 }
 
 func flagWords(c command) string {
@@ -98,13 +109,7 @@ _rampart() {
 `, strings.Join(names, " "))
 	for _, c := range commandList() {
 		fmt.Fprintf(w, "        %s) flags=%q; args=%q", c.name, flagWords(c), strings.Join(c.words(), " "))
-		if vf := valueFlags(c); len(vf) > 0 {
-			fmt.Fprint(w, "\n            case $prev in\n")
-			for _, f := range vf {
-				fmt.Fprintf(w, "                --%s) values=%q ;;\n", f.name, strings.Join(f.words, " "))
-			}
-			fmt.Fprint(w, "            esac")
-		}
+		writeValueCase(w, c, "            ", "$prev", func(words []string) string { return fmt.Sprintf("%q", strings.Join(words, " ")) })
 		fmt.Fprint(w, " ;;\n")
 	}
 	fmt.Fprint(w, `    esac
@@ -141,13 +146,7 @@ func writeZsh(w io.Writer) {
 			fmt.Fprint(w, " "+zshQuote("--"+f.name, f.usage))
 		}
 		fmt.Fprintf(w, " )\n      args=(%s)", strings.Join(c.words(), " "))
-		if vf := valueFlags(c); len(vf) > 0 {
-			fmt.Fprint(w, "\n      case $words[CURRENT-1] in\n")
-			for _, f := range vf {
-				fmt.Fprintf(w, "        --%s) values=(%s) ;;\n", f.name, strings.Join(f.words, " "))
-			}
-			fmt.Fprint(w, "      esac")
-		}
+		writeValueCase(w, c, "      ", "$words[CURRENT-1]", func(words []string) string { return "(" + strings.Join(words, " ") + ")" })
 		fmt.Fprint(w, " ;;\n")
 	}
 	fmt.Fprint(w, `  esac
